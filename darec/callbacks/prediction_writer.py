@@ -1,0 +1,66 @@
+"""Writes top-k recommendations in the caller's raw ids."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from darec.utils.io import atomic_write
+
+__all__ = ["PredictionWriter"]
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Writes ``predict`` outputs as a TSV with columns ``user``, ``item``, ``rank``, ``score``.
+
+    Users and items are written in their raw ids (the data module's id maps), ranks start at 1.
+    The file is written atomically once prediction ends, so an interrupted run never leaves a
+    truncated file. Under several processes each rank writes ``<stem>.rank<r>.tsv``.
+
+    Args:
+        output (str): path of the TSV file; relative paths are resolved against the trainer's
+            ``default_root_dir``. (default: :obj:`"predictions.tsv"`)
+    """
+
+    def __init__(self, output: str = "predictions.tsv") -> None:
+        super().__init__(write_interval="epoch")
+        self.output = output
+
+    def path(self, trainer: L.Trainer) -> Path:
+        path = Path(self.output).expanduser()
+        if not path.is_absolute():
+            path = Path(trainer.default_root_dir) / path
+        if trainer.world_size > 1:
+            path = path.with_name(f"{path.stem}.rank{trainer.global_rank}{path.suffix}")
+        return path
+
+    def write_on_epoch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any, batch_indices: Any
+    ) -> None:
+        if not predictions:
+            return
+        batches = predictions[0] if isinstance(predictions[0], list) else predictions
+        users = torch.cat([b["user"] for b in batches])
+        items = torch.cat([b["item"] for b in batches])
+        scores = torch.cat([b["score"] for b in batches])
+        datamodule = getattr(trainer, "datamodule", None)
+        data = getattr(datamodule, "interactions", None)
+        user_ids = data.user_ids if data is not None else None
+        item_ids = data.item_ids if data is not None else None
+        path = self.path(trainer)
+        with atomic_write(path, "w", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(["user", "item", "rank", "score"])
+            for row, user in enumerate(users.tolist()):
+                raw_user = user_ids[user] if user_ids is not None else user
+                for rank, (item, score) in enumerate(zip(items[row].tolist(), scores[row].tolist()), start=1):
+                    raw_item = item_ids[item] if item_ids is not None else item
+                    writer.writerow([raw_user, raw_item, rank, f"{score:.6g}"])
+        if trainer.is_global_zero:
+            print(f"wrote {len(users)} users x {items.size(1)} recommendations to {os.fspath(path)}")

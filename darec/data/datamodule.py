@@ -1,0 +1,316 @@
+"""The Lightning data module: interactions -> BPR batches and full-ranking batches, text -> embeddings."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from darec.data.interactions import Interactions
+from darec.data.sampling import BPRTriplets, RankingUsers
+from darec.text.cache import TextEmbeddingCache, check_embeddings, load_embeddings
+from darec.text.encoders import DEFAULT_ENCODER, TextEncoder, resolve_encoder
+
+__all__ = ["RecDataModule"]
+
+# Both datasets shard themselves per process and define an exact __len__; Lightning's generic
+# warning about IterableDataset lengths under multi-worker loading does not apply.
+warnings.filterwarnings("ignore", message=r".*Your `IterableDataset` has `__len__` defined.*")
+warnings.filterwarnings("ignore", message=r".*Couldn't infer the batch indices fetched from your dataloader.*")
+
+
+def _optional_columns(path: Path) -> dict[str, str]:
+    """``rating_col``/``timestamp_col`` for the optional columns named in the header of ``path``."""
+    from darec.data import readers
+
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        return {}  # read_csv reports the empty file
+    header = next(readers._csv_rows(text, readers._infer_separator(path, text)), (0, []))[1]
+    return {f"{col}_col": col for col in ("rating", "timestamp") if col in header}
+
+
+class RecDataModule(L.LightningDataModule):
+    """Interactions and their text, served to a :class:`~darec.DaRecModule`.
+
+    Data flow one way: the interactions are read (and split, if they are not split yet), the
+    text profiles are encoded once by a frozen encoder and cached on disk, and the module receives
+
+    - training batches ``{"user", "pos", "neg"}``: every training pair once per epoch, shuffled, each
+      with one uniform negative that is not among the user's training positives (redrawn every
+      epoch, vectorised);
+    - ranking batches ``{"user", "exclude", "target"}`` for full ranking: validation masks the
+      training items, test masks training and validation items, prediction masks all known items.
+
+    ``source`` may be a ready split directory (``train.tsv``, ``valid.tsv``, ``test.tsv``, optional
+    ``user_text.jsonl``/``item_text.jsonl``, as written by :func:`~darec.data.write_split_dir`), a
+    directory of RecBole atomic files, a directory of RLMRec pickles (with ``trust_pickle=True``),
+    or a TSV/CSV file of ``user``/``item`` (optional ``rating``/``timestamp``) columns. Unsplit
+    sources are filtered and split with the protocol arguments below. In Python,
+    :meth:`from_interactions` wraps an :class:`~darec.data.Interactions` directly.
+
+    Args:
+        source (str, optional): where the interactions are (see above).
+        batch_size (int): training triplets per step. (default: :obj:`4096`)
+        eval_batch_size (int): users per full-ranking batch. (default: :obj:`1024`)
+        text_encoder (str or TextEncoder, optional): encoder of the text profiles; a model name or
+            directory gives a sentence-transformers model; :obj:`None` skips text.
+            (default: :obj:`"all-MiniLM-L6-v2"`)
+        user_embeddings (str, optional): precomputed ``(num_users, d)`` user text embeddings
+            (``.pt``/``.npy``/``.npz``), used instead of encoding user text.
+        item_embeddings (str, optional): precomputed ``(num_items, d)`` item text embeddings.
+        cache_dir (str, optional): cache root for downloads and embeddings.
+            (default: ``$DAREC_HOME`` or ``~/.cache/darec``)
+        split (str): ``"random"`` (per-user 3:1:1) or ``"temporal"`` (leave-latest), for unsplit
+            sources. (default: :obj:`"random"`)
+        positive_threshold (float, optional): ratings at or above it are positives (sources with
+            ratings only). (default: :obj:`4.0`)
+        min_user_positives (int): users with fewer positives are dropped. (default: :obj:`5`)
+        split_seed (int): seed of the random split. (default: :obj:`2024`)
+        trust_pickle (bool): allow reading RLMRec's pickles, which can run code. Only for files you
+            trust. (default: :obj:`False`)
+        seed (int, optional): seed of negative sampling; by default the global seed set by
+            :func:`lightning.seed_everything`. (default: :obj:`None`)
+        num_workers (int): data-loader workers. (default: :obj:`0`)
+    """
+
+    def __init__(
+        self,
+        source: str | None = None,
+        *,
+        batch_size: int = 4096,
+        eval_batch_size: int = 1024,
+        text_encoder: str | TextEncoder | None = DEFAULT_ENCODER,
+        user_embeddings: str | None = None,
+        item_embeddings: str | None = None,
+        cache_dir: str | None = None,
+        split: str = "random",
+        positive_threshold: float | None = 4.0,
+        min_user_positives: int = 5,
+        split_seed: int = 2024,
+        trust_pickle: bool = False,
+        seed: int | None = None,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size <= 0:
+            raise ValueError(f"`batch_size` must be positive, got {batch_size}")
+        if eval_batch_size <= 0:
+            raise ValueError(f"`eval_batch_size` must be positive, got {eval_batch_size}")
+        if split not in ("random", "temporal"):
+            raise ValueError(f"`split` must be 'random' or 'temporal', got {split!r}")
+        self.source = source
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.text_encoder = resolve_encoder(text_encoder)
+        self.user_embeddings_path = user_embeddings
+        self.item_embeddings_path = item_embeddings
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
+        self.split = split
+        self.positive_threshold = positive_threshold
+        self.min_user_positives = min_user_positives
+        self.split_seed = split_seed
+        self.trust_pickle = trust_pickle
+        self.seed = seed
+        self.num_workers = num_workers
+        self._interactions: Interactions | None = None
+        self._source_embeddings: dict[str, np.ndarray] = {}
+        self.text_embeddings: dict[str, Tensor] = {}
+        self._train_set: BPRTriplets | None = None
+        self._sampler_state: dict[str, Any] | None = None
+
+    @classmethod
+    def from_interactions(cls, interactions: Interactions, **kwargs: Any) -> RecDataModule:
+        """Wraps interactions already in memory (e.g. from a reader and a split function).
+
+        Example:
+            >>> data = Interactions(2, 3, train=[[0, 0], [1, 1]], valid=[[0, 2]])
+            >>> dm = RecDataModule.from_interactions(data, text_encoder=None)
+            >>> dm.num_users, dm.num_items, dm.num_nodes
+            (2, 3, 5)
+        """
+        if not isinstance(interactions, Interactions):
+            raise TypeError(f"expected darec.data.Interactions, got {type(interactions).__name__}")
+        dm = cls(**kwargs)
+        dm._interactions = interactions
+        return dm
+
+    # -- loading ------------------------------------------------------------------------------
+    @property
+    def cache_root(self) -> Path:
+        from darec.utils.io import default_cache_dir
+
+        return self.cache_dir or default_cache_dir()
+
+    def load_interactions(self) -> Interactions:
+        """Reads (and if needed splits) the interactions; override to add a new source."""
+        from darec.data import readers
+
+        if self.source is None:
+            raise ValueError(
+                "RecDataModule has no data: pass `source` (a split directory, RecBole directory or "
+                "TSV/CSV file) or build it with RecDataModule.from_interactions(...)"
+            )
+        path = Path(self.source).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"data source {path} does not exist")
+        if path.is_dir() and (path / "train.tsv").is_file():
+            return readers.read_split_dir(path)
+        if path.is_dir() and (path / "trn_mat.pkl").is_file():
+            interactions, embeddings = readers.read_rlmrec(path, trust_pickle=self.trust_pickle)
+            self._source_embeddings = embeddings
+            return interactions
+        if path.is_dir() and any(path.glob("*.inter")):
+            log = readers.read_recbole(path)
+        elif path.is_dir() and (path / "u.data").is_file():
+            log = readers.read_grouplens_100k(path)
+        elif path.is_file():
+            log = readers.read_csv(path, **_optional_columns(path))
+        else:
+            raise ValueError(
+                f"cannot tell the layout of {path}: expected train.tsv (split directory), *.inter "
+                "(RecBole), trn_mat.pkl (RLMRec), u.data (GroupLens) or a .tsv/.csv file"
+            )
+        return self.split_log(log)
+
+    def split_log(self, log: Any) -> Interactions:
+        """Applies this module's protocol (filtering, split, text) to a raw interaction log."""
+        from darec.data import split as splits
+        from darec.text.profiles import with_text
+
+        if self.split == "random":
+            interactions = splits.random_split(
+                log,
+                positive_threshold=self.positive_threshold,
+                min_user_positives=self.min_user_positives,
+                seed=self.split_seed,
+            )
+        else:
+            interactions = splits.temporal_split(
+                log, positive_threshold=self.positive_threshold, min_user_positives=self.min_user_positives
+            )
+        if log.item_info or log.user_info:
+            interactions = with_text(interactions, log)
+        return interactions
+
+    @property
+    def interactions(self) -> Interactions:
+        """The split interactions, loaded on first access."""
+        if self._interactions is None:
+            self._interactions = self.load_interactions()
+        return self._interactions
+
+    @property
+    def num_users(self) -> int:
+        return self.interactions.num_users
+
+    @property
+    def num_items(self) -> int:
+        return self.interactions.num_items
+
+    @property
+    def num_nodes(self) -> int:
+        """Users plus items: the ``num_nodes`` of a graph backbone."""
+        return self.interactions.num_nodes
+
+    @property
+    def protocol(self) -> dict[str, Any]:
+        """How the data were built and how they are evaluated; logged with every result."""
+        data = self.interactions
+        return {
+            **data.protocol,
+            **{f"count_{k}": v for k, v in data.stats().items()},
+            "negatives": "1 uniform per positive, resampled each epoch, never a training positive",
+            "ranking": "full ranking over all items",
+            "masked_at_validation": "train",
+            "masked_at_test": "train+valid",
+            "text_encoder": None if self.text_encoder is None else self.text_encoder.cache_key,
+        }
+
+    # -- text ---------------------------------------------------------------------------------
+    def _texts(self) -> dict[str, list[str]]:
+        data = self.interactions
+        return {side: text for side, text in (("user", data.user_text), ("item", data.item_text)) if text}
+
+    def _compute_text_embeddings(self) -> dict[str, Tensor]:
+        data = self.interactions
+        sizes = {"user": data.num_users, "item": data.num_items}
+        out: dict[str, Tensor] = {}
+        for side, path in (("user", self.user_embeddings_path), ("item", self.item_embeddings_path)):
+            if path is not None:
+                out[side] = load_embeddings(path, sizes[side], f"{side} embeddings from {path}")
+            elif side in self._source_embeddings:
+                out[side] = check_embeddings(self._source_embeddings[side], sizes[side], f"{side} embeddings")
+        if self.text_encoder is not None:
+            cache = TextEmbeddingCache(self.cache_root / "embeddings")
+            for side, texts in self._texts().items():
+                if side not in out:
+                    out[side] = cache.get(self.text_encoder, texts, name=f"{side} text embeddings")
+        return out
+
+    def prepare_data(self) -> None:
+        """Obtains the data and encodes the text once (into the on-disk cache)."""
+        self._compute_text_embeddings()
+
+    def setup(self, stage: str | None = None) -> None:
+        data = self.interactions
+        self.text_embeddings = self._compute_text_embeddings()
+        if self._train_set is None:
+            seed = self.seed if self.seed is not None else torch.initial_seed()
+            self._train_set = BPRTriplets(data.train, data.num_items, self.batch_size, seed=seed % 2**63)
+            if self._sampler_state is not None:
+                self._train_set.load_state_dict(self._sampler_state)
+
+    # -- loaders ------------------------------------------------------------------------------
+    def _loader(self, dataset: Any) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if self._train_set is None:
+            self.setup("fit")
+        return self._loader(self._train_set)
+
+    def ranking_users(self, stage: str) -> RankingUsers:
+        """Full-ranking batches for ``stage`` in ``"validate"``, ``"test"``, ``"predict"``."""
+        data = self.interactions
+        masks = {"validate": ("train",), "test": ("train", "valid"), "predict": ("train", "valid", "test")}
+        if stage not in masks:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {sorted(masks)}")
+        exclude = np.concatenate([data.split(name) for name in masks[stage]])
+        target = {"validate": data.valid, "test": data.test}.get(stage)
+        if target is not None and len(target) == 0:
+            name = "valid" if stage == "validate" else "test"
+            raise ValueError(f"the {name} split is empty: there is nothing to {stage} on")
+        return RankingUsers(data.num_users, exclude, target, self.eval_batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.ranking_users("validate"))
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.ranking_users("test"))
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.ranking_users("predict"))
+
+    # -- checkpointing ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"sampler": self._train_set.state_dict()} if self._train_set is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._sampler_state = state_dict.get("sampler")
+        if self._train_set is not None and self._sampler_state is not None:
+            self._train_set.load_state_dict(self._sampler_state)
+
+    def __repr__(self) -> str:
+        loaded = repr(self._interactions) if self._interactions is not None else "not loaded"
+        return f"{type(self).__name__}(source={self.source!r}, {loaded})"
+
+

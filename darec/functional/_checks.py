@@ -1,0 +1,44 @@
+"""Cheap argument checks shared by the functional losses.
+
+Only shapes and scalar arguments are checked here: nothing in this module reads tensor values,
+so the checks cost no device synchronisation on the training hot path.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+
+def check_matrix(x: Tensor, name: str) -> None:
+    """Raises ``ValueError`` unless ``x`` is a 2-D ``(N, d)`` tensor."""
+    if x.dim() != 2:
+        raise ValueError(f"`{name}` must be a 2-D tensor of shape (N, d), got shape {tuple(x.shape)}")
+
+
+def check_same_rows(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
+    """Raises ``ValueError`` unless ``a`` and ``b`` have the same number of rows."""
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must have the same number of rows, "
+            f"got {a.shape[0]} and {b.shape[0]}"
+        )
+
+
+def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
+    """Raises ``ValueError`` unless ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def check_nonempty(x: Tensor, name: str) -> None:
+    """Raises ``ValueError`` if ``x`` has no rows."""
+    if x.shape[0] == 0:
+        raise ValueError(f"`{name}` must have at least one row, got shape {tuple(x.shape)}")
+
+
+def check_positive(value: float, name: str) -> None:
+    """Raises ``ValueError`` unless the scalar ``value`` is strictly positive."""
+    if not value > 0:
+        raise ValueError(f"`{name}` must be > 0, got {value!r}")

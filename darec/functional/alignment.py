@@ -1,0 +1,233 @@
+"""Structure alignment between the shared CF and shared LLM representations (DaRec)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from darec.functional._checks import check_matrix, check_nonempty, check_positive, check_same_rows
+
+__all__ = ["cluster_centres", "global_structure_alignment", "local_structure_alignment"]
+
+GLOBAL_MODES = ("mse", "kl")
+
+
+def global_structure_alignment(
+    cf_shared: Tensor,
+    llm_shared: Tensor,
+    mode: Literal["mse", "kl"] = "mse",
+    temperature: float = 1.0,
+) -> Tensor:
+    r"""Matches the pairwise cosine-similarity structure of the CF and LLM shared spaces.
+
+    With :math:`A^C_{ij} = \cos(c_i, c_j)` over the rows of ``cf_shared`` and
+    :math:`A^L_{ij} = \cos(l_i, l_j)` over the rows of ``llm_shared`` (the two widths may
+    differ, only the :math:`N \times N` structures are compared), mode ``"mse"`` is
+
+    .. math::
+        \mathcal{L}_{\mathrm{global}} = \frac{1}{N^2} \sum_{i=1}^{N} \sum_{j=1}^{N}
+            \left( A^C_{ij} - A^L_{ij} \right)^2
+
+    and mode ``"kl"`` compares row-wise softmax distributions at temperature :math:`T`, with
+    the LLM side as the target distribution:
+
+    .. math::
+        \mathcal{L}_{\mathrm{global}} = \frac{1}{N} \sum_{i=1}^{N}
+            \mathrm{KL}\!\left( \mathrm{softmax}(A^L_{i\cdot} / T) \,\middle\|\,
+            \mathrm{softmax}(A^C_{i\cdot} / T) \right)
+
+    Both include the diagonal (always 1 on both sides). Gradients reach both inputs; detach
+    ``llm_shared`` to treat the LLM structure as a fixed target.
+
+    - [0] DaRec, Yang et al., ICDE 2025, arXiv:2408.08231
+
+    Args:
+        cf_shared (Tensor): ``(N, d_1)`` shared CF representations.
+        llm_shared (Tensor): ``(N, d_2)`` shared LLM representations of the same entities.
+        mode (str, optional): ``"mse"`` (the paper's squared difference) or ``"kl"``.
+            (default: ``"mse"``)
+        temperature (float, optional): softmax temperature :math:`T > 0`, used by ``"kl"`` only.
+            (default: ``1.0``)
+
+    Returns:
+        Tensor: the scalar alignment loss.
+
+    Raises:
+        ValueError: if an input is not 2-D or has no rows, the row counts differ, ``mode`` is
+            unknown, or ``temperature`` is not positive.
+
+    Example:
+        >>> import torch
+        >>> from darec.functional import global_structure_alignment
+        >>> _ = torch.manual_seed(0)
+        >>> cf, llm = torch.randn(6, 4), torch.randn(6, 16)
+        >>> global_structure_alignment(cf, cf).item()  # identical structures
+        0.0
+        >>> global_structure_alignment(cf, llm).item() > 0
+        True
+        >>> global_structure_alignment(cf, llm, mode="kl", temperature=0.5).shape
+        torch.Size([])
+    """
+    if mode not in GLOBAL_MODES:
+        raise ValueError(f"`mode` must be one of {GLOBAL_MODES}, got {mode!r}")
+    check_positive(temperature, "temperature")
+    check_matrix(cf_shared, "cf_shared")
+    check_matrix(llm_shared, "llm_shared")
+    check_same_rows(cf_shared, llm_shared, "cf_shared", "llm_shared")
+    check_nonempty(cf_shared, "cf_shared")
+    c = F.normalize(cf_shared, dim=1)
+    l = F.normalize(llm_shared, dim=1)  # noqa: E741
+    sim_cf = c @ c.T
+    sim_llm = l @ l.T
+    if mode == "mse":
+        return (sim_cf - sim_llm).pow(2).mean()
+    log_p_llm = F.log_softmax(sim_llm / temperature, dim=1)
+    log_p_cf = F.log_softmax(sim_cf / temperature, dim=1)
+    return F.kl_div(log_p_cf, log_p_llm, reduction="batchmean", log_target=True)
+
+
+def cluster_centres(x: Tensor, assignment: Tensor, num_clusters: int) -> tuple[Tensor, Tensor]:
+    r"""Mean of the rows of ``x`` in each cluster, differentiable with respect to ``x``.
+
+    .. math::
+        c_k = \frac{1}{|\mathcal{C}_k|} \sum_{n \in \mathcal{C}_k} x_n,
+        \qquad \mathcal{C}_k = \{ n : a_n = k \}
+
+    Computed with one ``index_add`` (no loop over clusters). The centre of an empty cluster
+    is the zero vector; use the returned counts to tell empty clusters apart.
+
+    Args:
+        x (Tensor): ``(N, d)`` representations.
+        assignment (Tensor): ``(N,)`` integer cluster ids in ``[0, num_clusters)``. Ids are
+            not range-checked here (that would need a device synchronisation); on CPU an id
+            out of range makes ``index_add`` raise.
+        num_clusters (int): the number of clusters :math:`K \geq 1`.
+
+    Returns:
+        tuple[Tensor, Tensor]: the ``(K, d)`` centres (dtype of ``x``) and the ``(K,)`` int64
+        member counts.
+
+    Raises:
+        ValueError: if ``x`` is not 2-D, ``assignment`` is not a 1-D integer tensor with one
+            entry per row of ``x``, or ``num_clusters`` is smaller than 1.
+
+    Example:
+        >>> import torch
+        >>> from darec.functional import cluster_centres
+        >>> x = torch.tensor([[0.0, 2.0], [2.0, 0.0], [4.0, 4.0]])
+        >>> centres, counts = cluster_centres(x, torch.tensor([2, 2, 0]), num_clusters=3)
+        >>> centres
+        tensor([[4., 4.],
+                [0., 0.],
+                [1., 1.]])
+        >>> counts
+        tensor([1, 0, 2])
+    """
+    check_matrix(x, "x")
+    _check_assignment(assignment, x)
+    if num_clusters < 1:
+        raise ValueError(f"`num_clusters` must be >= 1, got {num_clusters!r}")
+    index = assignment.long()
+    sums = x.new_zeros(num_clusters, x.shape[1]).index_add(0, index, x)
+    counts = torch.zeros(num_clusters, dtype=torch.long, device=x.device).index_add_(
+        0, index, torch.ones_like(index)
+    )
+    centres = sums / counts.clamp_min(1).to(x.dtype).unsqueeze(1)
+    return centres, counts
+
+
+def local_structure_alignment(
+    cf_shared: Tensor,
+    llm_shared: Tensor,
+    assignment: Tensor,
+    num_clusters: int,
+    temperature: float = 0.2,
+) -> Tensor:
+    r"""InfoNCE between matched CF and LLM cluster centres ("adaptive preference clustering").
+
+    One cluster assignment serves both sides. For each cluster :math:`k` with at least one
+    member in the batch, the per-side centres :math:`c^C_k`, :math:`c^L_k` are the means of the
+    members' shared representations (see :func:`cluster_centres`), L2-normalised to
+    :math:`\hat c^C_k`, :math:`\hat c^L_k`. Over the set :math:`\mathcal{K}` of non-empty
+    clusters, with the matched centre as the positive and the other centres as negatives,
+
+    .. math::
+        \ell^{C \to L} = -\frac{1}{|\mathcal{K}|} \sum_{k \in \mathcal{K}}
+            \log \frac{\exp(\langle \hat c^C_k, \hat c^L_k \rangle / \tau)}
+                      {\sum_{j \in \mathcal{K}} \exp(\langle \hat c^C_k, \hat c^L_j \rangle / \tau)},
+        \qquad
+        \mathcal{L}_{\mathrm{local}} = \tfrac{1}{2} \left( \ell^{C \to L} + \ell^{L \to C} \right)
+
+    where :math:`\ell^{L \to C}` swaps the roles of the two sides. Every non-empty cluster
+    counts once, whatever its size. Empty clusters are masked out instead of indexed out, so
+    the computation needs no device synchronisation. With fewer than two non-empty clusters
+    there is no negative and the loss is exactly zero, still connected to the inputs' graph.
+    ``cf_shared`` and ``llm_shared`` must have the same width, since centres are compared by
+    dot product.
+
+    - [0] DaRec, Yang et al., ICDE 2025, arXiv:2408.08231
+
+    Args:
+        cf_shared (Tensor): ``(N, d)`` shared CF representations.
+        llm_shared (Tensor): ``(N, d)`` shared LLM representations of the same entities.
+        assignment (Tensor): ``(N,)`` integer cluster ids in ``[0, num_clusters)``.
+        num_clusters (int): the number of clusters :math:`K \geq 1`.
+        temperature (float, optional): the InfoNCE temperature :math:`\tau > 0`.
+            (default: ``0.2``)
+
+    Returns:
+        Tensor: the scalar symmetric InfoNCE loss.
+
+    Raises:
+        ValueError: if the inputs are not 2-D tensors of the same shape, ``assignment`` does
+            not have one integer entry per row, ``num_clusters`` is smaller than 1, or
+            ``temperature`` is not positive.
+
+    Example:
+        >>> import torch
+        >>> from darec.functional import local_structure_alignment
+        >>> _ = torch.manual_seed(0)
+        >>> cf, llm = torch.randn(12, 8), torch.randn(12, 8)
+        >>> assignment = torch.arange(12) % 4
+        >>> local_structure_alignment(cf, llm, assignment, num_clusters=4).shape
+        torch.Size([])
+        >>> local_structure_alignment(cf, llm, torch.zeros(12, dtype=torch.long), 4).item()
+        0.0
+    """
+    check_positive(temperature, "temperature")
+    check_matrix(cf_shared, "cf_shared")
+    check_matrix(llm_shared, "llm_shared")
+    if cf_shared.shape != llm_shared.shape:
+        raise ValueError(
+            "`cf_shared` and `llm_shared` must have the same shape (N, d), got "
+            f"{tuple(cf_shared.shape)} and {tuple(llm_shared.shape)}"
+        )
+    centres_cf, counts = cluster_centres(cf_shared, assignment, num_clusters)
+    centres_llm, _ = cluster_centres(llm_shared, assignment, num_clusters)
+    present = counts > 0
+    logits = F.normalize(centres_cf, dim=1) @ F.normalize(centres_llm, dim=1).T / temperature
+    # A pair (k, j) takes part when both clusters are non-empty. The diagonal is always kept so
+    # that the rows and columns of empty clusters stay finite until they are weighted out:
+    eye = torch.eye(num_clusters, dtype=torch.bool, device=logits.device)
+    pairs = (present.unsqueeze(1) & present.unsqueeze(0)) | eye
+    logits = logits.masked_fill(~pairs, float("-inf"))
+    positives = logits.diagonal()
+    per_cluster = 0.5 * (
+        (torch.logsumexp(logits, dim=1) - positives) + (torch.logsumexp(logits, dim=0) - positives)
+    )
+    weights = present.to(per_cluster.dtype)
+    return (per_cluster * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def _check_assignment(assignment: Tensor, x: Tensor) -> None:
+    """Raises ``ValueError`` unless ``assignment`` holds one integer id per row of ``x``."""
+    if assignment.dim() != 1 or assignment.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"`assignment` must have shape ({x.shape[0]},), one cluster id per row, "
+            f"got {tuple(assignment.shape)}"
+        )
+    if assignment.dtype.is_floating_point or assignment.dtype.is_complex or assignment.dtype == torch.bool:
+        raise ValueError(f"`assignment` must hold integer cluster ids, got dtype {assignment.dtype}")

@@ -1,0 +1,16 @@
+"""The Lightning module and the pieces of its objective."""
+
+from darec.module.darec_module import DaRecModule
+from darec.module.objective import AlignmentObjective
+from darec.module.terms import ContrastiveTerm, GenerativeTerm, GlobalStructureTerm, LocalStructureTerm
+from darec.module.views import SideViews
+
+__all__ = [
+    "AlignmentObjective",
+    "ContrastiveTerm",
+    "DaRecModule",
+    "GenerativeTerm",
+    "GlobalStructureTerm",
+    "LocalStructureTerm",
+    "SideViews",
+]

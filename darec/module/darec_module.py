@@ -1,0 +1,495 @@
+"""The Lightning module: any CF backbone, BPR, optional disentangled alignment, full-ranking evaluation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from darec.backbones.graph import normalized_adjacency
+from darec.backbones.protocol import check_backbone
+from darec.functional import bpr_loss, orthogonality, uniformity
+from darec.losses import ProjectionHead
+from darec.metrics import rank_items, ranking_metrics
+from darec.module.objective import AlignmentObjective
+from darec.module.views import SideViews
+from darec.utils.spec import build_from_spec, init_spec
+
+__all__ = ["DaRecModule"]
+
+log = logging.getLogger(__name__)
+
+_SCORE_WITH = ("backbone", "disentangled")
+
+
+def _dense(pairs: Tensor, rows: int, cols: int) -> Tensor:
+    """A ``(rows, cols)`` bool matrix that is True at the ``(2, nnz)`` (row, col) ``pairs``."""
+    out = torch.zeros(rows, cols, dtype=torch.bool, device=pairs.device)
+    out[pairs[0], pairs[1]] = True
+    return out
+
+
+class _EmbeddingCall(nn.Module):
+    """Lets :func:`torch.func.functional_call` run ``backbone.get_embedding`` with swapped parameters."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, graph: Any) -> Tensor:
+        return self.backbone.get_embedding(graph)
+
+
+class DaRecModule(L.LightningModule):
+    r"""Trains a collaborative-filtering backbone with BPR and, optionally, DaRec's disentangled alignment.
+
+    The backbone is any :class:`~torch.nn.Module` with ``get_embedding(edge_index, edge_weight=None)``
+    returning the stacked ``(num_users + num_items, d)`` embeddings (PyG's
+    :class:`~torch_geometric.nn.models.LightGCN` works unchanged; see
+    :class:`~darec.backbones.CFBackbone`). The training graph, the sizes and the frozen text
+    embeddings come from the data module in :meth:`setup`; the symmetric normalisation of the graph
+    is computed there once (graph convolutions of type ``LGConv`` then skip their per-step
+    normalisation).
+
+    The objective of one step is
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_{BPR} + \lambda \lVert\Theta\rVert^2
+        + \alpha\,(\mathcal{L}_{orth} + \mathcal{L}_{unif})
+        + \sum_t w_t \mathcal{L}_t
+
+    where the disentangling regularisers (weight :math:`\alpha`, orthogonality between shared and
+    specific parts and uniformity of the specific parts, on both sides) are active when ``alpha > 0``
+    and the alignment terms :math:`\mathcal{L}_t` are registered by callbacks
+    (:class:`~darec.callbacks.GlobalStructureAlignment`,
+    :class:`~darec.callbacks.LocalStructureAlignment`, ...). With neither, this is the plain backbone.
+
+    Validation and test rank all items for every user with held-out items, masking the training
+    items (and at test also the validation items), and log ``val/recall@20`` and friends for every
+    ``k`` in ``ks``.
+
+    - [0] Yang et al., "DaRec: A Disentangled Alignment Framework for Large Language Model and
+      Recommender System", ICDE 2025, arXiv:2408.08231.
+
+    Args:
+        backbone (torch.nn.Module): the collaborative-filtering model (or its ``class_path`` spec).
+        num_users (int, optional): number of users; taken from the data module when omitted.
+        num_items (int, optional): number of items; taken from the data module when omitted.
+        lr (float): Adam learning rate. (default: :obj:`1e-3`)
+        weight_decay (float): :math:`\lambda`, the L2 penalty on all trainable parameters, added to
+            the loss. (default: :obj:`1e-4`)
+        ks (Sequence[int]): cut-offs of the ranking metrics. (default: :obj:`(5, 10, 20)`)
+        predict_k (int): items recommended per user by ``predict``. (default: :obj:`20`)
+        alpha (float): :math:`\alpha`, weight of the orthogonality and uniformity regularisers.
+        disentangle (bool, optional): build the four projection heads (CF/LLM x shared/specific).
+            By default they are built when ``alpha > 0`` or an alignment term needs shared parts.
+        align_dim (int, optional): width :math:`d_a` of the shared and specific parts; the
+            backbone's width by default.
+        text_dim (int, optional): width of the text embeddings; taken from the data when omitted.
+        uniformity_on_shared (bool): also apply uniformity to the shared parts (OPEN point of the
+            method). (default: :obj:`False`)
+        score_with (str): ``"backbone"`` scores with :math:`\langle e^C_u, e^C_i\rangle`;
+            ``"disentangled"`` with the concatenation of the CF shared and specific parts (OPEN
+            point of the method). (default: :obj:`"backbone"`)
+
+    Example:
+        >>> from darec.backbones import MatrixFactorization
+        >>> model = DaRecModule(MatrixFactorization(num_nodes=7, embedding_dim=8), num_users=3, num_items=4)
+        >>> model.set_graph(torch.tensor([[0, 0], [1, 1], [2, 3]]))
+        >>> items, scores = model.recommend(torch.tensor([0, 2]), k=2)
+        >>> items.shape, bool((items[0] != 0).all())   # user 0's training item is never recommended
+        (torch.Size([2, 2]), True)
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_users: int | None = None,
+        num_items: int | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        ks: Sequence[int] = (5, 10, 20),
+        predict_k: int = 20,
+        alpha: float = 0.0,
+        disentangle: bool | None = None,
+        align_dim: int | None = None,
+        text_dim: int | None = None,
+        uniformity_on_shared: bool = False,
+        score_with: str = "backbone",
+    ) -> None:
+        super().__init__()
+        if isinstance(backbone, dict):
+            backbone = build_from_spec(backbone)
+        self.backbone = check_backbone(backbone)
+        if lr <= 0:
+            raise ValueError(f"`lr` must be positive, got {lr}")
+        if weight_decay < 0:
+            raise ValueError(f"`weight_decay` must be non-negative, got {weight_decay}")
+        if alpha < 0:
+            raise ValueError(f"`alpha` must be non-negative, got {alpha}")
+        if predict_k <= 0:
+            raise ValueError(f"`predict_k` must be positive, got {predict_k}")
+        if score_with not in _SCORE_WITH:
+            raise ValueError(f"`score_with` must be one of {_SCORE_WITH}, got {score_with!r}")
+        self.save_hyperparameters(ignore=["backbone"])
+        spec = init_spec(self.backbone)
+        if spec is not None:
+            self.hparams["backbone"] = spec
+        self.num_users = num_users
+        self.num_items = num_items
+        self.val_metrics = ranking_metrics(ks, prefix="val/")
+        self.test_metrics = ranking_metrics(ks, prefix="test/")
+        self.objective = AlignmentObjective()
+        self.heads: nn.ModuleDict | None = None  # built in setup (or from a checkpoint), once sizes are known
+        self._train_pairs: Tensor | None = None
+        self._graph: Tensor | None = None
+        self._eval_embedding: Tensor | None = None
+        self._term_specs: dict[str, dict[str, Any]] = {}
+        self.register_buffer("text_user", torch.empty(0), persistent=False)
+        self.register_buffer("text_item", torch.empty(0), persistent=False)
+
+    # -- data --------------------------------------------------------------------------------
+    def set_graph(self, train_pairs: Tensor, num_users: int | None = None, num_items: int | None = None) -> None:
+        """Gives the module its training interactions, without a data module.
+
+        Args:
+            train_pairs (Tensor): ``(E, 2)`` (user, item) training pairs.
+            num_users (int, optional): defaults to the constructor's value.
+            num_items (int, optional): defaults to the constructor's value.
+        """
+        self.num_users = int(num_users if num_users is not None else self.num_users or 0)
+        self.num_items = int(num_items if num_items is not None else self.num_items or 0)
+        if self.num_users <= 0 or self.num_items <= 0:
+            raise ValueError("set_graph needs num_users and num_items (here or in the constructor)")
+        pairs = torch.as_tensor(train_pairs, dtype=torch.long).cpu()
+        if pairs.dim() != 2 or pairs.size(1) != 2:
+            raise ValueError(f"`train_pairs` must have shape (E, 2), got {tuple(pairs.shape)}")
+        if pairs.numel() == 0:
+            raise ValueError("`train_pairs` is empty: there is no training graph")
+        if pairs[:, 0].max() >= self.num_users or pairs[:, 1].max() >= self.num_items or pairs.min() < 0:
+            raise ValueError(f"`train_pairs` has ids outside {self.num_users} users x {self.num_items} items")
+        self.hparams["num_users"], self.hparams["num_items"] = self.num_users, self.num_items
+        self._train_pairs = torch.unique(pairs, dim=0)
+        edge_index = torch.stack([self._train_pairs[:, 0], self._train_pairs[:, 1] + self.num_users])
+        self._graph = normalized_adjacency(edge_index, self.num_users + self.num_items)
+        # The adjacency passed to the backbone is already normalised: stop LGConv re-normalising it.
+        from torch_geometric.nn.conv import LGConv
+
+        for module in self.backbone.modules():
+            if isinstance(module, LGConv):
+                module.normalize = False
+
+    def set_text_embeddings(self, user: Tensor | None = None, item: Tensor | None = None) -> None:
+        """Stores frozen text embeddings as non-trainable buffers (not saved in checkpoints)."""
+        from darec.text.cache import check_embeddings
+
+        if user is not None:
+            self.text_user = check_embeddings(user, self.num_users, "user text embeddings").to(self.device)
+        if item is not None:
+            self.text_item = check_embeddings(item, self.num_items, "item text embeddings").to(self.device)
+        dims = {t.size(1) for t in (self.text_user, self.text_item) if t.numel()}
+        if len(dims) > 1:
+            raise ValueError(f"user and item text embeddings must have the same width, got {sorted(dims)}")
+
+    @property
+    def text_sides(self) -> list[str]:
+        return [side for side in ("user", "item") if getattr(self, f"text_{side}").numel()]
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None:
+            data = datamodule.interactions
+            for name, value in (("num_users", data.num_users), ("num_items", data.num_items)):
+                given = getattr(self, name)
+                if given is not None and given != value:
+                    raise ValueError(f"the model was built for {name}={given} but the data have {value}")
+            self.set_graph(torch.from_numpy(data.train), data.num_users, data.num_items)
+            text = getattr(datamodule, "text_embeddings", {}) or {}
+            if stage == "fit" and (len(self.objective) or self.needs_heads):
+                if not text:
+                    raise ValueError(
+                        "alignment needs text embeddings, but the data module has none: give it a text_encoder "
+                        "and user/item text, or precomputed user_embeddings/item_embeddings"
+                    )
+            self.set_text_embeddings(text.get("user"), text.get("item"))
+        if self._graph is None:
+            raise RuntimeError(
+                "DaRecModule has no training graph: fit with a darec data module "
+                "(trainer.fit(model, datamodule=...)) or call model.set_graph(train_pairs) first"
+            )
+        if self.needs_heads and self.heads is None:
+            if not self.text_sides:
+                raise ValueError("disentangling needs text embeddings; none were given")
+            with torch.no_grad():
+                cf_dim = self._propagate().size(1)
+            text_dim = self.text_dim
+            align_dim = self.hparams.align_dim or cf_dim
+            self._build_heads(cf_dim, text_dim, align_dim)
+            self.hparams.update(disentangle=True, align_dim=align_dim, text_dim=text_dim)
+
+    @property
+    def text_dim(self) -> int:
+        sides = self.text_sides
+        if not sides:
+            raise ValueError("no text embeddings are set")
+        return int(getattr(self, f"text_{sides[0]}").size(1))
+
+    @property
+    def needs_heads(self) -> bool:
+        """Whether the disentangling heads are needed by the settings or by a registered term."""
+        needed_by = [name for name, t in self.objective.terms.items() if getattr(t, "needs_shared", False)]
+        if self.hparams.disentangle is False:
+            if needed_by:
+                raise ValueError(f"terms {needed_by} align the shared parts, but disentangle=False")
+            return False
+        return bool(self.hparams.disentangle) or self.hparams.alpha > 0 or bool(needed_by)
+
+    def _build_heads(self, cf_dim: int, text_dim: int, align_dim: int) -> None:
+        self.heads = nn.ModuleDict(
+            {
+                "cf_shared": ProjectionHead(cf_dim, align_dim),
+                "cf_specific": ProjectionHead(cf_dim, align_dim),
+                "llm_shared": ProjectionHead(text_dim, align_dim),
+                "llm_specific": ProjectionHead(text_dim, align_dim),
+            }
+        )
+        if self._trainer is not None:
+            self.heads.to(self.device)
+
+    # -- alignment terms ---------------------------------------------------------------------
+    def add_term(self, name: str, term: nn.Module, weight: float) -> None:
+        """Registers an alignment term (called by the alignment callbacks in their ``setup``).
+
+        The term's class and constructor arguments are recorded so that a checkpoint can rebuild it.
+        """
+        spec = init_spec(term)
+        if spec is None:
+            raise ValueError(f"cannot record how to rebuild term {name!r}: keep its constructor arguments as attributes")
+        self.objective.add(name, term.to(self.device), weight)
+        self._term_specs[name] = spec
+
+    # -- forward -----------------------------------------------------------------------------
+    def _propagate(self, masked_nodes: Tensor | None = None, mask_token: Tensor | None = None) -> Tensor:
+        graph = self._graph_on_device()
+        if masked_nodes is None:
+            return self.backbone.get_embedding(graph)
+        name, table = self._input_table()
+        masked = table.index_put((masked_nodes,), mask_token.expand(len(masked_nodes), -1))
+        return torch.func.functional_call(_EmbeddingCall(self.backbone), {f"backbone.{name}": masked}, (graph,))
+
+    def _graph_on_device(self) -> Tensor:
+        if self._graph is None:
+            raise RuntimeError("no training graph: call set_graph(...) or fit with a data module")
+        if self._graph.device != self.device:
+            self._graph = self._graph.to(self.device)
+        return self._graph
+
+    def _input_table(self) -> tuple[str, Tensor]:
+        """The backbone's ``(num_nodes, d)`` input embedding table (masked by RLMRec-Gen)."""
+        num_nodes = self.num_users + self.num_items
+        for name, param in self.backbone.named_parameters():
+            if param.dim() == 2 and param.size(0) == num_nodes:
+                return name, param
+        raise ValueError(
+            "generative alignment masks the backbone's input embedding table, but the backbone has no "
+            f"({num_nodes}, d) parameter"
+        )
+
+    def forward(self) -> Tensor:
+        """The ``(num_users + num_items, d)`` embeddings used for scoring."""
+        emb = self._propagate()
+        if self.hparams.score_with == "disentangled":
+            if self.heads is None:
+                raise RuntimeError("score_with='disentangled' needs the disentangling heads")
+            emb = torch.cat([self.heads["cf_shared"](emb), self.heads["cf_specific"](emb)], dim=-1)
+        return emb
+
+    def _side_views(self, emb: Tensor, batch: dict[str, Tensor], masked: Tensor | None) -> dict[str, SideViews]:
+        index = {"user": torch.unique(batch["user"]), "item": torch.unique(torch.cat([batch["pos"], batch["neg"]]))}
+        offset = {"user": 0, "item": self.num_users}
+        views = {}
+        for side in self.text_sides:
+            nodes = index[side] + offset[side]
+            cf = emb[nodes]
+            llm = getattr(self, f"text_{side}")[index[side]]
+            view = SideViews(index=index[side], cf=cf, llm=llm)
+            if self.heads is not None:
+                view.cf_shared = self.heads["cf_shared"](cf)
+                view.cf_specific = self.heads["cf_specific"](cf)
+                view.llm_shared = self.heads["llm_shared"](llm)
+                view.llm_specific = self.heads["llm_specific"](llm)
+            if masked is not None:
+                view.masked = masked[nodes]
+            views[side] = view
+        return views
+
+    def _regularizers(self, views: dict[str, SideViews]) -> dict[str, Tensor]:
+        orth, unif = [], []
+        for view in views.values():
+            for shared, specific in ((view.cf_shared, view.cf_specific), (view.llm_shared, view.llm_specific)):
+                orth.append(orthogonality(shared, specific))
+                unif.append(uniformity(specific))
+                if self.hparams.uniformity_on_shared:
+                    unif.append(uniformity(shared))
+        return {"orthogonality": torch.stack(orth).sum(), "uniformity": torch.stack(unif).sum()}
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        users, pos, neg = batch["user"], batch["pos"], batch["neg"]
+        masked = None
+        generative = next((t for t in self.objective.terms.values() if hasattr(t, "mask_token")), None)
+        if generative is not None:
+            num_nodes = self.num_users + self.num_items
+            masked_nodes = torch.randperm(num_nodes, device=self.device)[: max(2, int(generative.mask_ratio * num_nodes))]
+            masked = torch.zeros(num_nodes, dtype=torch.bool, device=self.device)
+            masked[masked_nodes] = True
+            emb = self._propagate(masked_nodes, generative.mask_token)
+        else:
+            emb = self._propagate()
+        eu, ep, en = emb[users], emb[pos + self.num_users], emb[neg + self.num_users]
+        bpr = bpr_loss((eu * ep).sum(-1), (eu * en).sum(-1))
+        loss = bpr
+        logs = {"train/bpr": bpr}
+        if self.hparams.weight_decay > 0:
+            l2 = sum(p.pow(2).sum() for p in self.parameters() if p.requires_grad)
+            loss = loss + self.hparams.weight_decay * l2
+        if self.heads is not None or len(self.objective):
+            views = self._side_views(emb, batch, masked)
+            if self.heads is not None and self.hparams.alpha > 0:
+                regs = self._regularizers(views)
+                loss = loss + self.hparams.alpha * (regs["orthogonality"] + regs["uniformity"])
+                logs.update({f"train/{k}": v for k, v in regs.items()})
+            if len(self.objective):
+                total, parts = self.objective(views)
+                loss = loss + total
+                logs.update({f"train/{k}": v for k, v in parts.items()})
+                logs.update({f"train/weight_{k}": torch.tensor(w) for k, w in self.objective.weights.items()})
+        logs["train/loss"] = loss
+        self.log_dict(logs, batch_size=len(users), on_step=False, on_epoch=True, prog_bar=False)
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _scores(self, users: Tensor) -> Tensor:
+        emb = self._eval_embedding if self._eval_embedding is not None else self()
+        return emb[users] @ emb[self.num_users :].T
+
+    def _rank_batch(self, batch: dict[str, Tensor], k: int) -> tuple[Tensor, Tensor]:
+        users = batch["user"]
+        scores = self._scores(users)
+        exclude = _dense(batch["exclude"], len(users), self.num_items)
+        items = rank_items(scores, k, exclude=exclude)
+        return items, scores.gather(1, items)
+
+    def _evaluation_start(self) -> None:
+        self._graph_on_device()
+        with torch.no_grad():
+            self._eval_embedding = self()
+
+    def _evaluation_step(self, batch: dict[str, Tensor], metrics: Any) -> None:
+        items, _ = self._rank_batch(batch, metrics.max_k)
+        target = _dense(batch["target"], len(batch["user"]), self.num_items)
+        metrics.update(items, target)
+
+    def _evaluation_end(self, metrics: Any) -> None:
+        self.log_dict(metrics.compute())
+        metrics.reset()
+        self._eval_embedding = None
+
+    def on_validation_epoch_start(self) -> None:
+        self._evaluation_start()
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, self.val_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._evaluation_end(self.val_metrics)
+
+    def on_test_epoch_start(self) -> None:
+        self._evaluation_start()
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, self.test_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._evaluation_end(self.test_metrics)
+
+    def on_predict_epoch_start(self) -> None:
+        self._evaluation_start()
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """Top-``predict_k`` items per user, masking everything the data module knows the user has seen."""
+        items, scores = self._rank_batch(batch, self.hparams.predict_k)
+        return {"user": batch["user"].cpu(), "item": items.cpu(), "score": scores.cpu()}
+
+    def on_predict_epoch_end(self) -> None:
+        self._eval_embedding = None
+
+    @torch.no_grad()
+    def recommend(self, users: Tensor | Sequence[int], k: int = 10, exclude_seen: bool = True) -> tuple[Tensor, Tensor]:
+        """Top-``k`` items for ``users``, best first.
+
+        Args:
+            users (Tensor or sequence of int): ``(B,)`` user ids.
+            k (int): items per user. (default: :obj:`10`)
+            exclude_seen (bool): never recommend a user's training items. (default: :obj:`True`)
+
+        Returns:
+            ``(items, scores)``: two ``(B, k)`` tensors on the module's device.
+        """
+        if self._graph is None:
+            raise RuntimeError("no training graph: load a checkpoint, call set_graph(...) or fit first")
+        users = torch.as_tensor(users, dtype=torch.long, device=self.device).flatten()
+        if users.numel() and (users.min() < 0 or users.max() >= self.num_users):
+            raise ValueError(f"user ids must be in [0, {self.num_users}), got {users.min().item()}..{users.max().item()}")
+        was_training = self.training
+        self.eval()
+        try:
+            scores = self._scores(users)
+            exclude = None
+            if exclude_seen:
+                pairs = self._train_pairs.to(self.device)
+                position = torch.full((self.num_users,), -1, dtype=torch.long, device=self.device)
+                position[users] = torch.arange(len(users), device=self.device)
+                keep = position[pairs[:, 0]] >= 0
+                exclude = _dense(torch.stack([position[pairs[keep, 0]], pairs[keep, 1]]), len(users), self.num_items)
+            items = rank_items(scores, min(k, self.num_items), exclude=exclude)
+            return items, scores.gather(1, items)
+        finally:
+            self.train(was_training)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["darec"] = {
+            "num_users": self.num_users,
+            "num_items": self.num_items,
+            "train_pairs": self._train_pairs,
+            "terms": {name: {**spec, "weight": self.objective.weights[name]} for name, spec in self._term_specs.items()},
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("darec")
+        if state is None:
+            return
+        if state.get("train_pairs") is not None:
+            self.set_graph(state["train_pairs"], state["num_users"], state["num_items"])
+        for name, spec in state.get("terms", {}).items():
+            if name not in self.objective:
+                weight = spec.pop("weight", 0.0)
+                self.add_term(name, build_from_spec(spec), weight)
+        weights = checkpoint.get("state_dict", {})
+        if self.heads is None and "heads.cf_shared.layers.0.weight" in weights:
+            # Rebuild the heads with the shapes they were saved with:
+            shapes = {
+                name: (weights[f"heads.{name}.layers.0.weight"].shape, weights[f"heads.{name}.layers.2.weight"].shape)
+                for name in ("cf_shared", "cf_specific", "llm_shared", "llm_specific")
+            }
+            self.heads = nn.ModuleDict(
+                {name: ProjectionHead(first[1], last[0], first[0]) for name, (first, last) in shapes.items()}
+            )
+
