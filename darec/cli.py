@@ -22,6 +22,8 @@ from darec.module import DaRecModule
 
 __all__ = ["DaRecCLI", "main"]
 
+_DEFAULT_LOGGER = "lightning.pytorch.loggers.CSVLogger"
+
 
 class DaRecCLI(LightningCLI):
     """LightningCLI with darec's links and defaults.
@@ -32,7 +34,8 @@ class DaRecCLI(LightningCLI):
     - A checkpoint callback (``checkpoint.*``) keeps the best epoch by ``val/recall@20`` and the last.
     - A prediction writer (``prediction.*``) writes ``predictions.tsv`` in raw ids for ``predict``.
     - ``fit`` ends with a test of the best checkpoint (``--test_after_fit false`` to skip).
-    - Logs go to CSV files under ``lightning_logs/`` by default.
+    - Logs go to CSV files under ``lightning_logs/`` by default (under ``trainer.default_root_dir``
+      when it is set, as with Lightning's own default logger).
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -54,6 +57,16 @@ class DaRecCLI(LightningCLI):
         parser.link_arguments("data.num_items", "model.num_items", apply_on="instantiate")
         parser.link_arguments("data.num_nodes", "model.backbone.init_args.num_nodes", apply_on="instantiate")
 
+    def before_instantiate_classes(self) -> None:
+        # The default CSV logger's save_dir "." follows trainer.default_root_dir when one is given,
+        # so that logs and checkpoints land there, as they do with Lightning's own default logger.
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        trainer = config.get("trainer") if config is not None else None
+        root = trainer.get("default_root_dir") if trainer is not None else None
+        logger = trainer.get("logger") if trainer is not None else None
+        if root and getattr(logger, "class_path", None) == _DEFAULT_LOGGER and logger.init_args.get("save_dir") == ".":
+            logger.init_args.save_dir = str(root)
+
     def after_fit(self) -> None:
         config = self.config.get(self.subcommand, {})
         if not config.get("test_after_fit", True) or self.trainer.interrupted:
@@ -70,7 +83,7 @@ def cli(args: Any = None, run: bool = True) -> DaRecCLI:
         subclass_mode_data=True,
         seed_everything_default=2024,
         trainer_defaults={
-            "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "."}},
+            "logger": {"class_path": _DEFAULT_LOGGER, "init_args": {"save_dir": "."}},
         },
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"default_env": False},

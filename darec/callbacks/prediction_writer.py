@@ -20,6 +20,7 @@ class PredictionWriter(BasePredictionWriter):
     """Writes ``predict`` outputs as a TSV with columns ``user``, ``item``, ``rank``, ``score``.
 
     Users and items are written in their raw ids (the data module's id maps), ranks start at 1.
+    A user with fewer than ``k`` items left to recommend (all others seen) gets fewer rows.
     The file is written atomically once prediction ends, so an interrupted run never leaves a
     truncated file. Under several processes each rank writes ``<stem>.rank<r>.tsv``.
 
@@ -60,6 +61,8 @@ class PredictionWriter(BasePredictionWriter):
             for row, user in enumerate(users.tolist()):
                 raw_user = user_ids[user] if user_ids is not None else user
                 for rank, (item, score) in enumerate(zip(items[row].tolist(), scores[row].tolist()), start=1):
+                    if item < 0:  # padding: the user has fewer than k items left to recommend
+                        break
                     raw_item = item_ids[item] if item_ids is not None else item
                     writer.writerow([raw_user, raw_item, rank, f"{score:.6g}"])
         if trainer.is_global_zero:

@@ -5,6 +5,7 @@ check shapes, the modules hold configuration and parameters.
 """
 
 from darec.functional.alignment import cluster_centres, global_structure_alignment, local_structure_alignment
+from darec.functional.clustering import kmeans, match_clusters
 from darec.functional.contrastive import contrastive_alignment, generative_alignment, info_nce
 from darec.functional.disentangle import orthogonality, uniformity
 from darec.functional.ranking import bpr_loss
@@ -16,7 +17,9 @@ __all__ = [
     "generative_alignment",
     "global_structure_alignment",
     "info_nce",
+    "kmeans",
     "local_structure_alignment",
+    "match_clusters",
     "orthogonality",
     "uniformity",
 ]

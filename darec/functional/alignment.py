@@ -42,6 +42,11 @@ def global_structure_alignment(
     Both include the diagonal (always 1 on both sides). Gradients reach both inputs; detach
     ``llm_shared`` to treat the LLM structure as a fixed target.
 
+    The ``"mse"`` mode never forms the :math:`N \times N` matrices: with row-normalised
+    :math:`\hat C` and :math:`\hat L`, :math:`\lVert \hat C \hat C^\top - \hat L \hat L^\top \rVert_F^2 =
+    \lVert \hat C^\top \hat C \rVert_F^2 - 2 \lVert \hat C^\top \hat L \rVert_F^2 + \lVert \hat L^\top \hat L \rVert_F^2`,
+    which costs :math:`O(N d^2)` instead of :math:`O(N^2 d)` and is exactly equal.
+
     - [0] DaRec, Yang et al., ICDE 2025, arXiv:2408.08231
 
     Args:
@@ -80,10 +85,12 @@ def global_structure_alignment(
     check_nonempty(cf_shared, "cf_shared")
     c = F.normalize(cf_shared, dim=1)
     l = F.normalize(llm_shared, dim=1)  # noqa: E741
+    if mode == "mse":
+        n = c.size(0)
+        frob = (c.T @ c).pow(2).sum() - 2 * (c.T @ l).pow(2).sum() + (l.T @ l).pow(2).sum()
+        return frob.clamp_min(0.0) / (n * n)
     sim_cf = c @ c.T
     sim_llm = l @ l.T
-    if mode == "mse":
-        return (sim_cf - sim_llm).pow(2).mean()
     log_p_llm = F.log_softmax(sim_llm / temperature, dim=1)
     log_p_cf = F.log_softmax(sim_cf / temperature, dim=1)
     return F.kl_div(log_p_cf, log_p_llm, reduction="batchmean", log_target=True)
@@ -145,6 +152,7 @@ def local_structure_alignment(
     assignment: Tensor,
     num_clusters: int,
     temperature: float = 0.2,
+    llm_assignment: Tensor | None = None,
 ) -> Tensor:
     r"""InfoNCE between matched CF and LLM cluster centres ("adaptive preference clustering").
 
@@ -177,6 +185,11 @@ def local_structure_alignment(
         num_clusters (int): the number of clusters :math:`K \geq 1`.
         temperature (float, optional): the InfoNCE temperature :math:`\tau > 0`.
             (default: ``0.2``)
+        llm_assignment (Tensor, optional): ``(N,)`` cluster ids of the LLM side when each side
+            was clustered on its own (cluster :math:`k` of one side matched to cluster :math:`k`
+            of the other, e.g. by :func:`match_clusters`); ``assignment`` then holds the CF
+            side's ids. A cluster takes part when it is non-empty on both sides.
+            (default: :obj:`None`, one assignment for both sides)
 
     Returns:
         Tensor: the scalar symmetric InfoNCE loss.
@@ -206,8 +219,11 @@ def local_structure_alignment(
             f"{tuple(cf_shared.shape)} and {tuple(llm_shared.shape)}"
         )
     centres_cf, counts = cluster_centres(cf_shared, assignment, num_clusters)
-    centres_llm, _ = cluster_centres(llm_shared, assignment, num_clusters)
-    present = counts > 0
+    if llm_assignment is None:
+        centres_llm, counts_llm = cluster_centres(llm_shared, assignment, num_clusters)
+    else:
+        centres_llm, counts_llm = cluster_centres(llm_shared, llm_assignment, num_clusters)
+    present = (counts > 0) & (counts_llm > 0)
     logits = F.normalize(centres_cf, dim=1) @ F.normalize(centres_llm, dim=1).T / temperature
     # A pair (k, j) takes part when both clusters are non-empty. The diagonal is always kept so
     # that the rows and columns of empty clusters stay finite until they are weighted out:

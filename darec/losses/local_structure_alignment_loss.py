@@ -58,17 +58,22 @@ class LocalStructureAlignmentLoss(nn.Module):
     def extra_repr(self) -> str:
         return f"num_clusters={self.num_clusters}, temperature={self.temperature}"
 
-    def forward(self, cf_shared: Tensor, llm_shared: Tensor, assignment: Tensor) -> Tensor:
+    def forward(
+        self, cf_shared: Tensor, llm_shared: Tensor, assignment: Tensor, llm_assignment: Tensor | None = None
+    ) -> Tensor:
         """Computes the loss.
 
         Args:
             cf_shared (Tensor): ``(N, d)`` shared CF representations.
             llm_shared (Tensor): ``(N, d)`` shared LLM representations of the same entities.
             assignment (Tensor): ``(N,)`` integer cluster ids in ``[0, num_clusters)``.
+            llm_assignment (Tensor, optional): ``(N,)`` cluster ids of the LLM side when the sides
+                were clustered separately and matched; ``assignment`` is then the CF side's.
 
         Returns:
             Tensor: the scalar symmetric InfoNCE loss.
         """
         return local_structure_alignment(
-            cf_shared, llm_shared, assignment, num_clusters=self.num_clusters, temperature=self.temperature
+            cf_shared, llm_shared, assignment, num_clusters=self.num_clusters, temperature=self.temperature,
+            llm_assignment=llm_assignment,
         )

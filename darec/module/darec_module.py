@@ -33,6 +33,15 @@ def _dense(pairs: Tensor, rows: int, cols: int) -> Tensor:
     return out
 
 
+def _drop_excluded(items: Tensor, scores: Tensor, exclude: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Marks the positions that :func:`rank_items` filled with excluded items (a user with fewer than
+    ``k`` allowed items) as item ``-1`` with score ``-inf``, so that they are never recommended."""
+    if exclude is None:
+        return items, scores
+    filler = exclude.gather(1, items)
+    return items.masked_fill(filler, -1), scores.masked_fill(filler, float("-inf"))
+
+
 class _EmbeddingCall(nn.Module):
     """Lets :func:`torch.func.functional_call` run ``backbone.get_embedding`` with swapped parameters."""
 
@@ -80,8 +89,18 @@ class DaRecModule(L.LightningModule):
         num_users (int, optional): number of users; taken from the data module when omitted.
         num_items (int, optional): number of items; taken from the data module when omitted.
         lr (float): Adam learning rate. (default: :obj:`1e-3`)
-        weight_decay (float): :math:`\lambda`, the L2 penalty on all trainable parameters, added to
-            the loss. (default: :obj:`1e-4`)
+        weight_decay (float): :math:`\lambda`, the L2 penalty added to the loss. (default: :obj:`1e-4`)
+        l2_on (str): what the L2 penalty covers: ``"params"``, every trainable parameter
+            (:math:`\lVert\Theta\rVert^2`); ``"batch"``, the batch's rows of the backbone's input
+            embedding table, halved and divided by the batch size (the LightGCN authors' choice).
+            (default: :obj:`"params"`)
+        init_std (float, optional): re-initialise every :class:`~torch.nn.Embedding` of the backbone
+            with :math:`\mathcal{N}(0, \sigma^2)` (the LightGCN authors use 0.1); by default the
+            backbone keeps its own initialisation. (default: :obj:`None`)
+        align_batch_size (int, optional): at most this many of a step's distinct users (and, separately,
+            items), drawn at random, enter the regularisers and alignment terms; :obj:`None` uses
+            them all. The pairwise terms cost :math:`O(N^2)`, so this bounds their cost.
+            (default: :obj:`512`)
         ks (Sequence[int]): cut-offs of the ranking metrics. (default: :obj:`(5, 10, 20)`)
         predict_k (int): items recommended per user by ``predict``. (default: :obj:`20`)
         alpha (float): :math:`\alpha`, weight of the orthogonality and uniformity regularisers.
@@ -120,6 +139,9 @@ class DaRecModule(L.LightningModule):
         text_dim: int | None = None,
         uniformity_on_shared: bool = False,
         score_with: str = "backbone",
+        l2_on: str = "params",
+        init_std: float | None = None,
+        align_batch_size: int | None = 512,
     ) -> None:
         super().__init__()
         if isinstance(backbone, dict):
@@ -135,6 +157,17 @@ class DaRecModule(L.LightningModule):
             raise ValueError(f"`predict_k` must be positive, got {predict_k}")
         if score_with not in _SCORE_WITH:
             raise ValueError(f"`score_with` must be one of {_SCORE_WITH}, got {score_with!r}")
+        if align_batch_size is not None and align_batch_size < 2:
+            raise ValueError(f"`align_batch_size` must be at least 2 (or None), got {align_batch_size}")
+        if l2_on not in ("params", "batch"):
+            raise ValueError(f"`l2_on` must be 'params' or 'batch', got {l2_on!r}")
+        if init_std is not None:
+            if init_std <= 0:
+                raise ValueError(f"`init_std` must be positive, got {init_std}")
+            # The LightGCN authors' initialisation, N(0, init_std^2), for every embedding table:
+            for module in backbone.modules():
+                if isinstance(module, nn.Embedding):
+                    nn.init.normal_(module.weight, std=init_std)
         self.save_hyperparameters(ignore=["backbone"])
         spec = init_spec(self.backbone)
         if spec is not None:
@@ -149,6 +182,8 @@ class DaRecModule(L.LightningModule):
         self._graph: Tensor | None = None
         self._eval_embedding: Tensor | None = None
         self._term_specs: dict[str, dict[str, Any]] = {}
+        self._bound_to: Any = None
+        self._cf_dim: int | None = None
         self.register_buffer("text_user", torch.empty(0), persistent=False)
         self.register_buffer("text_item", torch.empty(0), persistent=False)
 
@@ -199,40 +234,52 @@ class DaRecModule(L.LightningModule):
     def text_sides(self) -> list[str]:
         return [side for side in ("user", "item") if getattr(self, f"text_{side}").numel()]
 
+    def _bind_datamodule(self) -> None:
+        """Takes graph, sizes and text from the trainer's data module (once per data module)."""
+        trainer = self._trainer
+        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+        if datamodule is None or self._bound_to is datamodule:
+            return
+        data = datamodule.interactions
+        for name, value in (("num_users", data.num_users), ("num_items", data.num_items)):
+            given = getattr(self, name)
+            if given is not None and given != value:
+                raise ValueError(f"the model was built for {name}={given} but the data have {value}")
+        self.set_graph(torch.from_numpy(data.train), data.num_users, data.num_items)
+        text = getattr(datamodule, "text_embeddings", None) or {}
+        self.set_text_embeddings(text.get("user"), text.get("item"))
+        self._bound_to = datamodule
+
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None:
-            data = datamodule.interactions
-            for name, value in (("num_users", data.num_users), ("num_items", data.num_items)):
-                given = getattr(self, name)
-                if given is not None and given != value:
-                    raise ValueError(f"the model was built for {name}={given} but the data have {value}")
-            self.set_graph(torch.from_numpy(data.train), data.num_users, data.num_items)
-            text = getattr(datamodule, "text_embeddings", {}) or {}
-            if stage == "fit" and (len(self.objective) or self.needs_heads):
-                if not text:
-                    raise ValueError(
-                        "alignment needs text embeddings, but the data module has none: give it a text_encoder "
-                        "and user/item text, or precomputed user_embeddings/item_embeddings"
-                    )
-            self.set_text_embeddings(text.get("user"), text.get("item"))
+        self._bind_datamodule()
         if self._graph is None:
             raise RuntimeError(
                 "DaRecModule has no training graph: fit with a darec data module "
                 "(trainer.fit(model, datamodule=...)) or call model.set_graph(train_pairs) first"
             )
-        if self.needs_heads and self.heads is None:
-            if not self.text_sides:
-                raise ValueError("disentangling needs text embeddings; none were given")
+        if stage == "fit" and (len(self.objective) or self.needs_heads) and not self.text_sides:
+            raise ValueError(
+                "alignment needs text embeddings, but none were given: give the data module a text_encoder "
+                "and user/item text, or precomputed user_embeddings/item_embeddings"
+            )
+        if stage == "fit" and self.needs_heads and self.heads is None:
+            align_dim = self.hparams.align_dim or self.cf_dim
+            self._build_heads(self.cf_dim, self.text_dim, align_dim, full=self.hparams.disentangle is not False)
+            self.hparams.update(align_dim=align_dim, text_dim=self.text_dim)
+
+    @property
+    def cf_dim(self) -> int:
+        """Width of the backbone's embeddings (found by one forward pass)."""
+        if self._cf_dim is None:
+            self._bind_datamodule()
             with torch.no_grad():
-                cf_dim = self._propagate().size(1)
-            text_dim = self.text_dim
-            align_dim = self.hparams.align_dim or cf_dim
-            self._build_heads(cf_dim, text_dim, align_dim)
-            self.hparams.update(disentangle=True, align_dim=align_dim, text_dim=text_dim)
+                self._cf_dim = int(self._propagate().size(1))
+        return self._cf_dim
 
     @property
     def text_dim(self) -> int:
+        """Width of the frozen text embeddings."""
+        self._bind_datamodule()
         sides = self.text_sides
         if not sides:
             raise ValueError("no text embeddings are set")
@@ -243,20 +290,26 @@ class DaRecModule(L.LightningModule):
         """Whether the disentangling heads are needed by the settings or by a registered term."""
         needed_by = [name for name, t in self.objective.terms.items() if getattr(t, "needs_shared", False)]
         if self.hparams.disentangle is False:
-            if needed_by:
-                raise ValueError(f"terms {needed_by} align the shared parts, but disentangle=False")
-            return False
+            if self.hparams.alpha > 0:
+                raise ValueError("alpha > 0 regularises the shared/specific split, but disentangle=False")
+            return bool(needed_by)  # the ablation: a single LLM projection, E^C itself as the shared part
         return bool(self.hparams.disentangle) or self.hparams.alpha > 0 or bool(needed_by)
 
-    def _build_heads(self, cf_dim: int, text_dim: int, align_dim: int) -> None:
-        self.heads = nn.ModuleDict(
-            {
-                "cf_shared": ProjectionHead(cf_dim, align_dim),
-                "cf_specific": ProjectionHead(cf_dim, align_dim),
-                "llm_shared": ProjectionHead(text_dim, align_dim),
-                "llm_specific": ProjectionHead(text_dim, align_dim),
-            }
-        )
+    def _build_heads(self, cf_dim: int, text_dim: int, align_dim: int, full: bool = True) -> None:
+        """The four projection heads; with ``full=False`` (no disentangling) only the LLM -> CF-width head."""
+        if not full:
+            if align_dim != cf_dim:
+                raise ValueError("without disentangling the shared space is the CF space: align_dim must equal cf_dim")
+            self.heads = nn.ModuleDict({"llm_shared": ProjectionHead(text_dim, cf_dim)})
+        else:
+            self.heads = nn.ModuleDict(
+                {
+                    "cf_shared": ProjectionHead(cf_dim, align_dim),
+                    "cf_specific": ProjectionHead(cf_dim, align_dim),
+                    "llm_shared": ProjectionHead(text_dim, align_dim),
+                    "llm_specific": ProjectionHead(text_dim, align_dim),
+                }
+            )
         if self._trainer is not None:
             self.heads.to(self.device)
 
@@ -310,6 +363,12 @@ class DaRecModule(L.LightningModule):
 
     def _side_views(self, emb: Tensor, batch: dict[str, Tensor], masked: Tensor | None) -> dict[str, SideViews]:
         index = {"user": torch.unique(batch["user"]), "item": torch.unique(torch.cat([batch["pos"], batch["neg"]]))}
+        cap = self.hparams.align_batch_size
+        if cap is not None:
+            index = {
+                side: ids[torch.randperm(len(ids), device=ids.device)[:cap]] if len(ids) > cap else ids
+                for side, ids in index.items()
+            }
         offset = {"user": 0, "item": self.num_users}
         views = {}
         for side in self.text_sides:
@@ -318,14 +377,31 @@ class DaRecModule(L.LightningModule):
             llm = getattr(self, f"text_{side}")[index[side]]
             view = SideViews(index=index[side], cf=cf, llm=llm)
             if self.heads is not None:
-                view.cf_shared = self.heads["cf_shared"](cf)
-                view.cf_specific = self.heads["cf_specific"](cf)
-                view.llm_shared = self.heads["llm_shared"](llm)
-                view.llm_specific = self.heads["llm_specific"](llm)
+                view.cf_shared, view.cf_specific, view.llm_shared, view.llm_specific = self._project(cf, llm)
             if masked is not None:
                 view.masked = masked[nodes]
             views[side] = view
         return views
+
+    def _project(self, cf: Tensor, llm: Tensor) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
+        heads = self.heads
+        if "cf_shared" not in heads:  # no disentangling: E^C is the shared part itself
+            return cf, None, heads["llm_shared"](llm), None
+        return heads["cf_shared"](cf), heads["cf_specific"](cf), heads["llm_shared"](llm), heads["llm_specific"](llm)
+
+    @torch.no_grad()
+    def shared_spaces(self) -> dict[str, tuple[Tensor, Tensor]]:
+        """``{side: (cf_shared, llm_shared)}`` for every user and item (no gradients); used for clustering."""
+        if self.heads is None:
+            raise RuntimeError("the module has no disentangling heads")
+        emb = self._propagate()
+        spans = {"user": (0, self.num_users), "item": (self.num_users, self.num_users + self.num_items)}
+        out = {}
+        for side in self.text_sides:
+            start, end = spans[side]
+            cf_shared, _, llm_shared, _ = self._project(emb[start:end], getattr(self, f"text_{side}"))
+            out[side] = (cf_shared, llm_shared)
+        return out
 
     def _regularizers(self, views: dict[str, SideViews]) -> dict[str, Tensor]:
         orth, unif = [], []
@@ -354,11 +430,16 @@ class DaRecModule(L.LightningModule):
         loss = bpr
         logs = {"train/bpr": bpr}
         if self.hparams.weight_decay > 0:
-            l2 = sum(p.pow(2).sum() for p in self.parameters() if p.requires_grad)
+            if self.hparams.l2_on == "batch":  # LightGCN authors: the batch rows of the input table
+                _, table = self._input_table()
+                rows = torch.cat([users, pos + self.num_users, neg + self.num_users])
+                l2 = table[rows].pow(2).sum() / (2 * len(users))
+            else:
+                l2 = sum(p.pow(2).sum() for p in self.parameters() if p.requires_grad)
             loss = loss + self.hparams.weight_decay * l2
         if self.heads is not None or len(self.objective):
             views = self._side_views(emb, batch, masked)
-            if self.heads is not None and self.hparams.alpha > 0:
+            if self.heads is not None and "cf_specific" in self.heads and self.hparams.alpha > 0:
                 regs = self._regularizers(views)
                 loss = loss + self.hparams.alpha * (regs["orthogonality"] + regs["uniformity"])
                 logs.update({f"train/{k}": v for k, v in regs.items()})
@@ -425,6 +506,8 @@ class DaRecModule(L.LightningModule):
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """Top-``predict_k`` items per user, masking everything the data module knows the user has seen."""
         items, scores = self._rank_batch(batch, self.hparams.predict_k)
+        exclude = _dense(batch["exclude"], len(batch["user"]), self.num_items)
+        items, scores = _drop_excluded(items, scores, exclude)  # item -1: the user has fewer unseen items
         return {"user": batch["user"].cpu(), "item": items.cpu(), "score": scores.cpu()}
 
     def on_predict_epoch_end(self) -> None:
@@ -440,7 +523,9 @@ class DaRecModule(L.LightningModule):
             exclude_seen (bool): never recommend a user's training items. (default: :obj:`True`)
 
         Returns:
-            ``(items, scores)``: two ``(B, k)`` tensors on the module's device.
+            ``(items, scores)``: two ``(B, k)`` tensors on the module's device. With
+            ``exclude_seen``, a user with fewer than ``k`` unseen items gets item ``-1`` (score
+            ``-inf``) in the remaining positions.
         """
         if self._graph is None:
             raise RuntimeError("no training graph: load a checkpoint, call set_graph(...) or fit first")
@@ -459,7 +544,7 @@ class DaRecModule(L.LightningModule):
                 keep = position[pairs[:, 0]] >= 0
                 exclude = _dense(torch.stack([position[pairs[keep, 0]], pairs[keep, 1]]), len(users), self.num_items)
             items = rank_items(scores, min(k, self.num_items), exclude=exclude)
-            return items, scores.gather(1, items)
+            return _drop_excluded(items, scores.gather(1, items), exclude)
         finally:
             self.train(was_training)
 
@@ -483,11 +568,12 @@ class DaRecModule(L.LightningModule):
                 weight = spec.pop("weight", 0.0)
                 self.add_term(name, build_from_spec(spec), weight)
         weights = checkpoint.get("state_dict", {})
-        if self.heads is None and "heads.cf_shared.layers.0.weight" in weights:
+        if self.heads is None and "heads.llm_shared.layers.0.weight" in weights:
             # Rebuild the heads with the shapes they were saved with:
+            names = [n for n in ("cf_shared", "cf_specific", "llm_shared", "llm_specific") if f"heads.{n}.layers.0.weight" in weights]
             shapes = {
                 name: (weights[f"heads.{name}.layers.0.weight"].shape, weights[f"heads.{name}.layers.2.weight"].shape)
-                for name in ("cf_shared", "cf_specific", "llm_shared", "llm_specific")
+                for name in names
             }
             self.heads = nn.ModuleDict(
                 {name: ProjectionHead(first[1], last[0], first[0]) for name, (first, last) in shapes.items()}

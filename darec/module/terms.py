@@ -71,7 +71,8 @@ class LocalStructureTerm(nn.Module):
         self.register_buffer("assignment_item", torch.empty(0, dtype=torch.long), persistent=False)
 
     def set_assignment(self, side: str, assignment: Tensor) -> None:
-        """Stores the ``(num_entities,)`` cluster ids of ``side`` (``"user"`` or ``"item"``)."""
+        """Stores the cluster ids of ``side`` (``"user"`` or ``"item"``): ``(num_entities,)``, or
+        ``(num_entities, 2)`` (CF id, matched LLM id) when the sides are clustered separately."""
         buffer = getattr(self, f"assignment_{side}")
         setattr(self, f"assignment_{side}", assignment.to(device=buffer.device, dtype=torch.long))
 
@@ -83,7 +84,11 @@ class LocalStructureTerm(nn.Module):
             if assignment.numel() == 0:
                 losses.append(cf_shared.sum() * 0.0)
                 continue
-            losses.append(self.loss(cf_shared, llm_shared, assignment[view.index]))
+            rows = assignment[view.index]
+            if rows.dim() == 2:  # per-side clustering: (CF id, matched LLM id)
+                losses.append(self.loss(cf_shared, llm_shared, rows[:, 0], rows[:, 1]))
+            else:
+                losses.append(self.loss(cf_shared, llm_shared, rows))
         return torch.stack(losses).sum()
 
 

@@ -47,7 +47,10 @@ def init_spec(module: nn.Module) -> dict[str, Any] | None:
             # PyG LightGCN stores its default (uniform) layer weights as a buffer:
             if torch.allclose(value, torch.full_like(value, 1.0 / (module.num_layers + 1))):
                 continue
-            value = value.tolist()
+            flat = value.detach().flatten()
+            if not torch.equal(flat, flat[:1].expand_as(flat)):
+                return None  # per-layer weights: LightGCN takes them only as a tensor, not a plain value
+            value = float(flat[0])  # one weight for every layer: LightGCN(alpha=<float>) rebuilds it
         try:
             value = _plain(value)
         except TypeError:

@@ -1,0 +1,214 @@
+"""Train and test darec configurations over several seeds; write the runs as JSON.
+
+Usage::
+
+    python benchmarks/run.py --config examples/configs/ml100k_lightgcn.yaml --seeds 0 1 2 \\
+        --out results.json --data-dir ../shared/data/ml100k-implicit-v1
+
+Each (config, seed) runs in its own process (so peak memory is per run), through the same
+LightningCLI as the ``darec`` command: fit with early stopping on validation recall@20, then test at
+the best validation epoch. The output is a JSON list with one object per run: config name, seed,
+test metrics (``"recall@20"``, ``"ndcg@20"``, ... for K in 5, 10, 20), epochs run, best epoch,
+mean training seconds per epoch, mean seconds per full validation pass, peak RSS and the protocol.
+``--set key=value`` overrides any config entry (e.g. ``--set model.alpha=0.01``), which is how the
+sweeps in this folder are run. A mean +- std table is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+
+class RunTimer(L.Callback):
+    """Wall-clock seconds of every training epoch and validation pass, and validation recall@20."""
+
+    def __init__(self) -> None:
+        self.train_epochs: list[float] = []
+        self.val_passes: list[float] = []
+        self.val_recall: list[tuple[int, float]] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.train_epochs.append(time.perf_counter() - self._start)
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._val_start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self.val_passes.append(time.perf_counter() - self._val_start)
+
+    def on_validation_end(self, trainer, pl_module) -> None:  # after the module logged its metrics
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get("val/recall@20")
+        if value is not None:
+            self.val_recall.append((trainer.current_epoch, float(value)))
+
+
+def _cli_args(config: str, seed: int, data_dir: str | None, overrides: list[str], workdir: str) -> list[str]:
+    args = [
+        "--config", config,
+        "--seed_everything", str(seed),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--trainer.default_root_dir", workdir,
+        "--trainer.logger.init_args.save_dir", workdir,
+        "--prediction.output", os.path.join(workdir, "predictions.tsv"),
+    ]
+    if data_dir is not None:
+        args += ["--data", "darec.data.RecDataModule", "--data.source", data_dir]
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        args += [f"--{key}", value]
+    return args
+
+
+def run_one(config: str, seed: int, data_dir: str | None, overrides: list[str], threads: int | None) -> dict[str, Any]:
+    """Fits and tests one configuration with one seed in this process."""
+    import torch
+
+    from darec.cli import cli
+
+    if threads:
+        torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="darec-bench-") as workdir:
+        timer = RunTimer()
+        app = cli([*_cli_args(config, seed, data_dir, overrides, workdir)], run=False)
+        app.trainer.callbacks.append(timer)
+        start = time.perf_counter()
+        app.trainer.fit(app.model, datamodule=app.datamodule)
+        fit_seconds = time.perf_counter() - start
+        (test,) = app.trainer.test(app.model, datamodule=app.datamodule, ckpt_path="best", verbose=False)
+    best_epoch = max(timer.val_recall, key=lambda x: x[1])[0] if timer.val_recall else None
+    train = timer.train_epochs[1:] or timer.train_epochs  # the first epoch includes warm-up
+    return {
+        "config": Path(config).stem,
+        "overrides": overrides,
+        "seed": seed,
+        "test": {k.split("/", 1)[1]: v for k, v in sorted(test.items()) if k.startswith("test/")},
+        "best_val_recall@20": max((v for _, v in timer.val_recall), default=None),
+        "epochs": len(timer.train_epochs),
+        "best_epoch": best_epoch,
+        "train_seconds_per_epoch": statistics.mean(train) if train else None,
+        "validation_seconds": statistics.mean(timer.val_passes) if timer.val_passes else None,
+        "fit_seconds": fit_seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "torch_threads": torch.get_num_threads(),
+        "protocol": app.datamodule.protocol,
+    }
+
+
+def _summary(runs: list[dict[str, Any]]) -> str:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        name = r["config"] + ("" if not r["overrides"] else " " + " ".join(r["overrides"]))
+        groups.setdefault(name, []).append(r)
+    keys = ["recall@20", "ndcg@20", "recall@10", "ndcg@10"]
+    lines = ["| run | seeds | " + " | ".join(keys) + " | s/epoch | s/val | epochs |", "|---" * (len(keys) + 5) + "|"]
+
+    def ms(values: list[float], digits: int = 4) -> str:
+        if not values:
+            return "-"
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+
+    for name, rs in groups.items():
+        cells = [ms([r["test"][k] for r in rs]) for k in keys]
+        lines.append(
+            f"| {name} | {len(rs)} | " + " | ".join(cells)
+            + f" | {ms([r['train_seconds_per_epoch'] for r in rs], 3)} | {ms([r['validation_seconds'] for r in rs], 3)}"
+            + f" | {ms([r['epochs'] for r in rs], 0)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", required=True, help="a darec YAML config (repeatable)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2024])
+    parser.add_argument("--out", required=True, help="JSON file to write (a list of runs)")
+    parser.add_argument("--data-dir", default=None, help="a ready split directory, e.g. ../shared/data/ml100k-implicit-v1")
+    parser.add_argument("--set", action="append", default=[], dest="overrides", help="config override key=value")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (timings are only comparable with 1)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per run")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:  # one run, result as JSON on the last stdout line
+        result = run_one(args.config[0], args.seeds[0], args.data_dir, args.overrides, args.threads)
+        print("DAREC_RESULT " + json.dumps(result))
+        return
+
+    jobs = [(c, s) for c in args.config for s in args.seeds]
+    runs: list[dict[str, Any]] = []
+    pending: list[tuple[tuple[str, int], subprocess.Popen, Any]] = []
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def launch(config: str, seed: int) -> None:
+        cmd = [sys.executable, __file__, "--worker", "--config", config, "--seeds", str(seed), "--out", "-"]
+        if args.data_dir:
+            cmd += ["--data-dir", args.data_dir]
+        for item in args.overrides:
+            cmd += ["--set", item]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        log = tempfile.TemporaryFile(mode="w+")
+        pending.append(((config, seed), subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
+
+    def collect(entry) -> None:
+        (config, seed), proc, log = entry
+        proc.wait()
+        log.seek(0)
+        output = log.read()
+        lines = [l for l in output.splitlines() if l.startswith("DAREC_RESULT ")]
+        if proc.returncode != 0 or not lines:
+            raise SystemExit(f"run {config} seed {seed} failed (exit {proc.returncode}):\n{output[-3000:]}")
+        result = json.loads(lines[-1][len("DAREC_RESULT "):])
+        runs.append(result)
+        t = result["test"]
+        print(
+            f"{result['config']} seed={seed}: recall@20={t['recall@20']:.4f} ndcg@20={t['ndcg@20']:.4f} "
+            f"epochs={result['epochs']} best={result['best_epoch']} "
+            f"s/epoch={result['train_seconds_per_epoch']:.3f} s/val={result['validation_seconds']:.3f}",
+            flush=True,
+        )
+
+    for config, seed in jobs:
+        while len(pending) >= max(1, args.jobs):
+            collect(pending.pop(0))
+        launch(config, seed)
+    while pending:
+        collect(pending.pop(0))
+
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(), "jobs": args.jobs}
+    for r in runs:
+        r["host"] = meta
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(args.out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(runs, indent=1))
+    os.replace(tmp, args.out)
+    print(_summary(runs))
+    print(f"wrote {len(runs)} runs to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

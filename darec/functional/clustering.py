@@ -1,0 +1,101 @@
+"""Batched k-means in torch (CPU or GPU) and cluster matching."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from darec.functional._checks import check_matrix
+
+__all__ = ["kmeans", "match_clusters"]
+
+
+def kmeans(
+    x: Tensor,
+    num_clusters: int,
+    num_iters: int = 25,
+    generator: torch.Generator | None = None,
+    tol: float = 1e-6,
+) -> tuple[Tensor, Tensor]:
+    r"""Lloyd's k-means with k-means++ seeding, vectorised in torch (runs where ``x`` lives).
+
+    Minimises :math:`\sum_n \lVert x_n - c_{a_n} \rVert^2`. Each iteration is one distance matrix
+    and one scatter; no Python loop runs over points or clusters except the :math:`K` seeding
+    draws. A cluster that loses all its points is re-seeded at the point farthest from its centre.
+
+    Args:
+        x (Tensor): ``(N, d)`` points.
+        num_clusters (int): :math:`K`, at most ``N``.
+        num_iters (int): maximum Lloyd iterations. (default: :obj:`25`)
+        generator (torch.Generator, optional): a CPU generator for the seeding draws.
+        tol (float): stop when the centres move less than this (squared, summed). (default: :obj:`1e-6`)
+
+    Returns:
+        ``(centres, assignment)``: ``(K, d)`` and ``(N,)`` long.
+
+    Example:
+        >>> x = torch.cat([torch.zeros(5, 2), torch.ones(5, 2) * 10])
+        >>> centres, assignment = kmeans(x, 2, generator=torch.Generator().manual_seed(0))
+        >>> sorted(assignment.bincount().tolist()), sorted(centres[:, 0].tolist())
+        ([5, 5], [0.0, 10.0])
+    """
+    check_matrix(x, "x")
+    n = x.size(0)
+    if not 1 <= num_clusters <= n:
+        raise ValueError(f"`num_clusters` must be in [1, {n}] for {n} points, got {num_clusters}")
+    if num_iters < 1:
+        raise ValueError(f"`num_iters` must be positive, got {num_iters}")
+    x = x.detach().float()
+    # k-means++ seeding:
+    first = torch.randint(n, (1,), generator=generator)
+    centres = x[first.to(x.device)]
+    closest = torch.cdist(x, centres).squeeze(1).pow(2)
+    for _ in range(1, num_clusters):
+        weights = closest.double().cpu()
+        weights = weights if weights.sum() > 0 else torch.ones_like(weights)
+        pick = torch.multinomial(weights, 1, generator=generator)
+        centres = torch.cat([centres, x[pick.to(x.device)]])
+        closest = torch.minimum(closest, torch.cdist(x, centres[-1:]).squeeze(1).pow(2))
+    assignment = torch.cdist(x, centres).argmin(1)
+    for _ in range(num_iters):
+        sums = torch.zeros_like(centres).index_add_(0, assignment, x)
+        counts = torch.bincount(assignment, minlength=num_clusters).unsqueeze(1)
+        new = torch.where(counts > 0, sums / counts.clamp(min=1), centres)
+        empty = (counts.squeeze(1) == 0).nonzero().flatten()
+        if len(empty):
+            far = (x - new[assignment]).pow(2).sum(1).topk(len(empty)).indices
+            new[empty] = x[far]
+        shift = (new - centres).pow(2).sum()
+        centres = new
+        assignment = torch.cdist(x, centres).argmin(1)
+        if shift <= tol:
+            break
+    return centres, assignment
+
+
+def match_clusters(reference: Tensor, other: Tensor) -> Tensor:
+    """Hungarian matching of ``other``'s clusters to ``reference``'s, by cosine similarity of centres.
+
+    Args:
+        reference (Tensor): ``(K, d)`` centres.
+        other (Tensor): ``(K, d)`` centres of the other side.
+
+    Returns:
+        Tensor: ``(K,)`` long ``perm`` such that ``other``'s cluster ``perm[k]`` matches ``reference``'s
+        cluster ``k``; relabel the other side's assignment ``a`` with ``inverse[a]`` where
+        ``inverse[perm] = arange(K)``.
+
+    Example:
+        >>> ref = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> match_clusters(ref, ref.flip(0))
+        tensor([1, 0])
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    if reference.shape != other.shape:
+        raise ValueError(f"centre matrices must have the same shape, got {tuple(reference.shape)} and {tuple(other.shape)}")
+    sim = torch.nn.functional.normalize(reference.float(), dim=1) @ torch.nn.functional.normalize(other.float(), dim=1).T
+    rows, cols = linear_sum_assignment(sim.detach().cpu().numpy(), maximize=True)
+    perm = torch.empty(len(rows), dtype=torch.long)
+    perm[torch.as_tensor(rows)] = torch.as_tensor(cols)
+    return perm
