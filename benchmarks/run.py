@@ -82,7 +82,9 @@ def _cli_args(config: str, seed: int, data_dir: str | None, overrides: list[str]
     return args
 
 
-def run_one(config: str, seed: int, data_dir: str | None, overrides: list[str], threads: int | None) -> dict[str, Any]:
+def run_one(
+    config: str, seed: int, data_dir: str | None, overrides: list[str], threads: int | None, keep: str | None = None
+) -> dict[str, Any]:
     """Fits and tests one configuration with one seed in this process."""
     import torch
 
@@ -98,6 +100,11 @@ def run_one(config: str, seed: int, data_dir: str | None, overrides: list[str], 
         app.trainer.fit(app.model, datamodule=app.datamodule)
         fit_seconds = time.perf_counter() - start
         (test,) = app.trainer.test(app.model, datamodule=app.datamodule, ckpt_path="best", verbose=False)
+        if keep:
+            import shutil
+
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(app.trainer.checkpoint_callback.best_model_path, Path(keep) / f"{Path(config).stem}-seed{seed}.ckpt")
     best_epoch = max(timer.val_recall, key=lambda x: x[1])[0] if timer.val_recall else None
     train = timer.train_epochs[1:] or timer.train_epochs  # the first epoch includes warm-up
     return {
@@ -150,15 +157,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], dest="overrides", help="config override key=value")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (timings are only comparable with 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run")
+    parser.add_argument("--keep-checkpoints", default=None, help="copy each run's best checkpoint into this folder")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:  # one run, result as JSON on the last stdout line
-        result = run_one(args.config[0], args.seeds[0], args.data_dir, args.overrides, args.threads)
+        result = run_one(args.config[0], args.seeds[0], args.data_dir, args.overrides, args.threads, args.keep_checkpoints)
         print("DAREC_RESULT " + json.dumps(result))
         return
 
     jobs = [(c, s) for c in args.config for s in args.seeds]
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(), "jobs": args.jobs}
+
+    def write(runs: list[dict[str, Any]]) -> None:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(args.out).with_suffix(".tmp")
+        tmp.write_text(json.dumps(runs, indent=1))
+        os.replace(tmp, args.out)
+
     runs: list[dict[str, Any]] = []
     pending: list[tuple[tuple[str, int], subprocess.Popen, Any]] = []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -171,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
             cmd += ["--set", item]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
+        if args.keep_checkpoints:
+            cmd += ["--keep-checkpoints", args.keep_checkpoints]
         log = tempfile.TemporaryFile(mode="w+")
         pending.append(((config, seed), subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
 
@@ -183,7 +201,9 @@ def main(argv: list[str] | None = None) -> None:
         if proc.returncode != 0 or not lines:
             raise SystemExit(f"run {config} seed {seed} failed (exit {proc.returncode}):\n{output[-3000:]}")
         result = json.loads(lines[-1][len("DAREC_RESULT "):])
+        result["host"] = meta
         runs.append(result)
+        write(runs)  # after every run, so an interrupted benchmark keeps what it finished
         t = result["test"]
         print(
             f"{result['config']} seed={seed}: recall@20={t['recall@20']:.4f} ndcg@20={t['ndcg@20']:.4f} "
@@ -199,13 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     while pending:
         collect(pending.pop(0))
 
-    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(), "jobs": args.jobs}
-    for r in runs:
-        r["host"] = meta
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(runs, indent=1))
-    os.replace(tmp, args.out)
+    write(runs)
     print(_summary(runs))
     print(f"wrote {len(runs)} runs to {args.out}")
 

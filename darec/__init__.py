@@ -9,7 +9,7 @@ and :mod:`darec.cli` (the ``darec`` command).
 
 __version__ = "0.1.0"
 
-from darec import backbones, data, functional, losses, metrics, text  # noqa: E402
+from darec import backbones, callbacks, data, functional, losses, metrics, text  # noqa: E402
 from darec.module import DaRecModule  # noqa: E402
 
-__all__ = ["DaRecModule", "__version__", "backbones", "data", "functional", "losses", "metrics", "text"]
+__all__ = ["DaRecModule", "__version__", "backbones", "callbacks", "data", "functional", "losses", "metrics", "text"]

@@ -14,6 +14,7 @@ from darec.callbacks.generative_alignment import GenerativeAlignment
 from darec.callbacks.global_structure_alignment import GlobalStructureAlignment
 from darec.callbacks.local_structure_alignment import LocalStructureAlignment
 from darec.callbacks.prediction_writer import PredictionWriter
+from darec.callbacks.warmup_early_stopping import WarmupEarlyStopping
 
 __all__ = [
     "AlignmentCallback",
@@ -22,4 +23,5 @@ __all__ = [
     "GlobalStructureAlignment",
     "LocalStructureAlignment",
     "PredictionWriter",
+    "WarmupEarlyStopping",
 ]

@@ -127,6 +127,18 @@ class LocalStructureAlignment(AlignmentCallback):
             self.refreshed_at = epoch
         self._push(pl_module)
 
+    # -- pickling (ddp_spawn sends the callbacks to the worker processes) -----------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # A torch.Generator does not survive torch.multiprocessing's pickler: send its state as bytes.
+        state = self.__dict__.copy()
+        state["generator"] = bytes(self.generator.get_state().tolist())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        generator = torch.Generator()
+        generator.set_state(torch.tensor(list(state.pop("generator")), dtype=torch.uint8))
+        self.__dict__.update(state, generator=generator)
+
     # -- checkpointing ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {

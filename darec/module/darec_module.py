@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from darec.backbones.graph import normalized_adjacency
+from darec.backbones.graph import normalized_adjacency, use_symmetric_spmm
 from darec.backbones.protocol import check_backbone
 from darec.functional import bpr_loss, orthogonality, uniformity
 from darec.losses import ProjectionHead
@@ -100,10 +100,18 @@ class DaRecModule(L.LightningModule):
         align_batch_size (int, optional): at most this many of a step's distinct users (and, separately,
             items), drawn at random, enter the regularisers and alignment terms; :obj:`None` uses
             them all. The pairwise terms cost :math:`O(N^2)`, so this bounds their cost.
-            (default: :obj:`512`)
+            (default: :obj:`256`)
+        head_hidden_dim (int, optional): hidden width of the four projection heads (Linear ->
+            LeakyReLU -> Linear); by default ``(d_in + d_a) // 2`` of each head (OPEN point of the
+            method). (default: :obj:`None`)
         ks (Sequence[int]): cut-offs of the ranking metrics. (default: :obj:`(5, 10, 20)`)
         predict_k (int): items recommended per user by ``predict``. (default: :obj:`20`)
         alpha (float): :math:`\alpha`, weight of the orthogonality and uniformity regularisers.
+            (default: :obj:`0.0`)
+        orthogonality_weight (float, optional): a separate weight for orthogonality, replacing
+            ``alpha`` for that term (OPEN point of the method; 0 switches it off). (default: :obj:`None`)
+        uniformity_weight (float, optional): a separate weight for uniformity, replacing ``alpha`` for
+            that term. (default: :obj:`None`)
         disentangle (bool, optional): build the four projection heads (CF/LLM x shared/specific).
             By default they are built when ``alpha > 0`` or an alignment term needs shared parts.
         align_dim (int, optional): width :math:`d_a` of the shared and specific parts; the
@@ -134,6 +142,8 @@ class DaRecModule(L.LightningModule):
         ks: Sequence[int] = (5, 10, 20),
         predict_k: int = 20,
         alpha: float = 0.0,
+        orthogonality_weight: float | None = None,
+        uniformity_weight: float | None = None,
         disentangle: bool | None = None,
         align_dim: int | None = None,
         text_dim: int | None = None,
@@ -141,7 +151,8 @@ class DaRecModule(L.LightningModule):
         score_with: str = "backbone",
         l2_on: str = "params",
         init_std: float | None = None,
-        align_batch_size: int | None = 512,
+        align_batch_size: int | None = 256,
+        head_hidden_dim: int | None = None,
     ) -> None:
         super().__init__()
         if isinstance(backbone, dict):
@@ -151,8 +162,9 @@ class DaRecModule(L.LightningModule):
             raise ValueError(f"`lr` must be positive, got {lr}")
         if weight_decay < 0:
             raise ValueError(f"`weight_decay` must be non-negative, got {weight_decay}")
-        if alpha < 0:
-            raise ValueError(f"`alpha` must be non-negative, got {alpha}")
+        for name, value in (("alpha", alpha), ("orthogonality_weight", orthogonality_weight), ("uniformity_weight", uniformity_weight)):
+            if value is not None and value < 0:
+                raise ValueError(f"`{name}` must be non-negative, got {value}")
         if predict_k <= 0:
             raise ValueError(f"`predict_k` must be positive, got {predict_k}")
         if score_with not in _SCORE_WITH:
@@ -211,12 +223,9 @@ class DaRecModule(L.LightningModule):
         self._train_pairs = torch.unique(pairs, dim=0)
         edge_index = torch.stack([self._train_pairs[:, 0], self._train_pairs[:, 1] + self.num_users])
         self._graph = normalized_adjacency(edge_index, self.num_users + self.num_items)
-        # The adjacency passed to the backbone is already normalised: stop LGConv re-normalising it.
-        from torch_geometric.nn.conv import LGConv
-
-        for module in self.backbone.modules():
-            if isinstance(module, LGConv):
-                module.normalize = False
+        # The adjacency passed to the backbone is already normalised (and symmetric): LGConv layers
+        # skip their per-step normalisation and multiply without transposing in the backward.
+        use_symmetric_spmm(self.backbone)
 
     def set_text_embeddings(self, user: Tensor | None = None, item: Tensor | None = None) -> None:
         """Stores frozen text embeddings as non-trainable buffers (not saved in checkpoints)."""
@@ -290,24 +299,32 @@ class DaRecModule(L.LightningModule):
         """Whether the disentangling heads are needed by the settings or by a registered term."""
         needed_by = [name for name, t in self.objective.terms.items() if getattr(t, "needs_shared", False)]
         if self.hparams.disentangle is False:
-            if self.hparams.alpha > 0:
+            if self._regularizer_weights != (0.0, 0.0):
                 raise ValueError("alpha > 0 regularises the shared/specific split, but disentangle=False")
             return bool(needed_by)  # the ablation: a single LLM projection, E^C itself as the shared part
-        return bool(self.hparams.disentangle) or self.hparams.alpha > 0 or bool(needed_by)
+        return bool(self.hparams.disentangle) or self._regularizer_weights != (0.0, 0.0) or bool(needed_by)
+
+    @property
+    def _regularizer_weights(self) -> tuple[float, float]:
+        """Weights of orthogonality and uniformity: ``alpha`` unless set separately."""
+        alpha = self.hparams.alpha
+        orth = self.hparams.get("orthogonality_weight")
+        unif = self.hparams.get("uniformity_weight")
+        return (alpha if orth is None else orth), (alpha if unif is None else unif)
 
     def _build_heads(self, cf_dim: int, text_dim: int, align_dim: int, full: bool = True) -> None:
         """The four projection heads; with ``full=False`` (no disentangling) only the LLM -> CF-width head."""
         if not full:
             if align_dim != cf_dim:
                 raise ValueError("without disentangling the shared space is the CF space: align_dim must equal cf_dim")
-            self.heads = nn.ModuleDict({"llm_shared": ProjectionHead(text_dim, cf_dim)})
+            self.heads = nn.ModuleDict({"llm_shared": ProjectionHead(text_dim, cf_dim, self.hparams.head_hidden_dim)})
         else:
             self.heads = nn.ModuleDict(
                 {
-                    "cf_shared": ProjectionHead(cf_dim, align_dim),
-                    "cf_specific": ProjectionHead(cf_dim, align_dim),
-                    "llm_shared": ProjectionHead(text_dim, align_dim),
-                    "llm_specific": ProjectionHead(text_dim, align_dim),
+                    "cf_shared": ProjectionHead(cf_dim, align_dim, self.hparams.head_hidden_dim),
+                    "cf_specific": ProjectionHead(cf_dim, align_dim, self.hparams.head_hidden_dim),
+                    "llm_shared": ProjectionHead(text_dim, align_dim, self.hparams.head_hidden_dim),
+                    "llm_specific": ProjectionHead(text_dim, align_dim, self.hparams.head_hidden_dim),
                 }
             )
         if self._trainer is not None:
@@ -403,15 +420,23 @@ class DaRecModule(L.LightningModule):
             out[side] = (cf_shared, llm_shared)
         return out
 
-    def _regularizers(self, views: dict[str, SideViews]) -> dict[str, Tensor]:
+    def _regularizers(self, views: dict[str, SideViews], weights: tuple[float, float]) -> dict[str, Tensor]:
+        """Orthogonality and uniformity summed over sides and over the CF and LLM parts (skipped at weight 0)."""
         orth, unif = [], []
         for view in views.values():
             for shared, specific in ((view.cf_shared, view.cf_specific), (view.llm_shared, view.llm_specific)):
-                orth.append(orthogonality(shared, specific))
-                unif.append(uniformity(specific))
-                if self.hparams.uniformity_on_shared:
-                    unif.append(uniformity(shared))
-        return {"orthogonality": torch.stack(orth).sum(), "uniformity": torch.stack(unif).sum()}
+                if weights[0] > 0:
+                    orth.append(orthogonality(shared, specific))
+                if weights[1] > 0:
+                    unif.append(uniformity(specific))
+                    if self.hparams.uniformity_on_shared:
+                        unif.append(uniformity(shared))
+        out = {}
+        if orth:
+            out["orthogonality"] = torch.stack(orth).sum()
+        if unif:
+            out["uniformity"] = torch.stack(unif).sum()
+        return out
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         users, pos, neg = batch["user"], batch["pos"], batch["neg"]
@@ -439,9 +464,11 @@ class DaRecModule(L.LightningModule):
             loss = loss + self.hparams.weight_decay * l2
         if self.heads is not None or len(self.objective):
             views = self._side_views(emb, batch, masked)
-            if self.heads is not None and "cf_specific" in self.heads and self.hparams.alpha > 0:
-                regs = self._regularizers(views)
-                loss = loss + self.hparams.alpha * (regs["orthogonality"] + regs["uniformity"])
+            w_orth, w_unif = self._regularizer_weights
+            if self.heads is not None and "cf_specific" in self.heads and (w_orth > 0 or w_unif > 0):
+                regs = self._regularizers(views, (w_orth, w_unif))
+                weight = {"orthogonality": w_orth, "uniformity": w_unif}
+                loss = loss + sum(weight[name] * value for name, value in regs.items())
                 logs.update({f"train/{k}": v for k, v in regs.items()})
             if len(self.objective):
                 total, parts = self.objective(views)

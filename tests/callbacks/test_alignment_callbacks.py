@@ -35,6 +35,7 @@ def _support():
 
 
 _s = _support()
+_one_thread = _s._one_thread  # autouse: one intra-op thread for these tiny tensors
 NUM_USERS, NUM_ITEMS, TEXT_DIM = _s.NUM_USERS, _s.NUM_ITEMS, _s.TEXT_DIM
 NUM_NODES = NUM_USERS + NUM_ITEMS
 make_datamodule, make_trainer, read_metrics, epoch_values = (

@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from darec.backbones import MatrixFactorization
-from darec.callbacks import LocalStructureAlignment
+from darec.callbacks import GlobalStructureAlignment, LocalStructureAlignment
 from darec.module import DaRecModule
 
 
@@ -27,6 +27,7 @@ def _support():
 
 
 _s = _support()
+_one_thread = _s._one_thread  # autouse: one intra-op thread for these tiny tensors
 NUM_USERS, NUM_ITEMS = _s.NUM_USERS, _s.NUM_ITEMS
 NUM_NODES = NUM_USERS + NUM_ITEMS
 K = 4
@@ -146,3 +147,30 @@ def test_state_dict_round_trip():
     assert other.refreshed_at == 7
     assert torch.equal(other.assignments["item"], callback.assignments["item"])
     assert torch.equal(other.generator.get_state(), callback.generator.get_state())
+
+
+def test_callback_survives_pickling_with_its_generator_state():
+    import pickle
+
+    callback = LocalStructureAlignment(num_clusters=K, seed=5)
+    torch.randint(10, (3,), generator=callback.generator)  # advance the generator
+    copy = pickle.loads(pickle.dumps(callback))
+    assert torch.equal(copy.generator.get_state(), callback.generator.get_state())
+    assert copy.num_clusters == K and copy.assignments == {}
+
+
+def test_two_process_ddp_fit_with_alignment(tmp_path):
+    """Two CPU processes (gloo): rank 0 clusters and broadcasts, validation is sharded and synchronised."""
+    dm = _s.make_datamodule(tmp_path)
+    torch.manual_seed(0)
+    model = DaRecModule(MatrixFactorization(NUM_NODES, 8), lr=0.01, alpha=0.01)
+    callbacks = [GlobalStructureAlignment(weight=0.1), LocalStructureAlignment(num_clusters=K, weight=0.1)]
+    trainer = _s.make_trainer(tmp_path, max_epochs=1, devices=2, strategy="ddp_spawn", callbacks=callbacks)
+    trainer.fit(model, datamodule=dm)
+    metrics = trainer.callback_metrics
+    for key in ("val/recall@20", "val/ndcg@10", "train/global", "train/local", "train/orthogonality"):
+        assert key in metrics and torch.isfinite(metrics[key]), key
+    # The metrics cover every user once: a single process scoring the same weights agrees.
+    single = _s.make_trainer(tmp_path, max_epochs=1).validate(model, datamodule=dm, verbose=False)[0]
+    assert single["val/recall@20"] == pytest.approx(float(metrics["val/recall@20"]), abs=1e-6)
+    assert single["val/ndcg@10"] == pytest.approx(float(metrics["val/ndcg@10"]), abs=1e-6)

@@ -28,7 +28,9 @@ def _support():
 
 
 _s = _support()
+_one_thread = _s._one_thread  # autouse: one intra-op thread for these tiny tensors
 NUM_USERS, NUM_ITEMS = _s.NUM_USERS, _s.NUM_ITEMS
+NUM_NODES = NUM_USERS + NUM_ITEMS
 K = 7
 
 
@@ -40,9 +42,6 @@ def fitted(tmp_path_factory):
     model = DaRecModule(MatrixFactorization(NUM_NODES, 8), lr=0.05, predict_k=K)
     _s.make_trainer(root, max_epochs=2).fit(model, datamodule=dm)
     return model, dm
-
-
-NUM_NODES = NUM_USERS + NUM_ITEMS
 
 
 def _read(path: Path) -> list[dict[str, str]]:

@@ -119,6 +119,16 @@ class CountingEncoder:
         return torch.randn(len(texts), self.dim, generator=gen)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: these tensors are tiny, and on a shared 2-core machine more threads only
+    wait on each other (a 64 x 12 linear layer takes milliseconds instead of microseconds)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def interactions() -> Interactions:
     return make_interactions()
