@@ -37,14 +37,14 @@ def main() -> None:
     args = parser.parse_args()
     L.seed_everything(2024)
     data = darec.data.MovieLens100K()  # interactions, split, text; text encoded once and cached
-    model = darec.DaRecModule(backbone=TwoTowerGraph(data.num_nodes), alpha=1e-2, weight_decay=0.0)
+    model = darec.DaRecModule(backbone=TwoTowerGraph(data.num_nodes), alpha=1e-2, head_hidden_dim=32)
     trainer = L.Trainer(
         max_epochs=args.max_epochs,
-        check_val_every_n_epoch=5,
+        check_val_every_n_epoch=10,
         callbacks=[
             darec.callbacks.GlobalStructureAlignment(weight=1e-2),
             darec.callbacks.LocalStructureAlignment(num_clusters=10, weight=1e-2),
-            L.pytorch.callbacks.EarlyStopping("val/recall@20", mode="max", patience=20),
+            darec.callbacks.WarmupEarlyStopping("val/recall@20", mode="max", patience=10, start_epoch=100),
             L.pytorch.callbacks.ModelCheckpoint(monitor="val/recall@20", mode="max"),
         ],
     )

@@ -86,28 +86,35 @@ def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
     return _SymmetricSpMM.apply(adj, x)
 
 
+class _SymmetricAggregation:
+    """Replacement of ``LGConv.message_and_aggregate`` for a symmetric sparse adjacency (picklable)."""
+
+    def __init__(self, aggr: str) -> None:
+        self.aggr = aggr
+
+    def __call__(self, adj_t, x: Tensor) -> Tensor:
+        if isinstance(adj_t, Tensor) and adj_t.layout in (torch.sparse_csr, torch.sparse_coo):
+            return symmetric_spmm(adj_t, x)
+        from torch_geometric.utils import spmm
+
+        return spmm(adj_t, x, reduce=self.aggr)
+
+
 def use_symmetric_spmm(backbone: torch.nn.Module) -> int:
     """Makes every sum-aggregating ``LGConv`` in ``backbone`` take a pre-normalised symmetric adjacency.
 
     Sets ``normalize=False`` (darec normalises the graph once) and routes the layer's sparse
     aggregation through :func:`symmetric_spmm`. Returns the number of layers changed. Only the
-    instance is changed, never the class; the layers then expect the symmetric normalised
+    instances are changed, never the class; the layers then expect the symmetric normalised
     adjacency that :class:`~darec.DaRecModule` passes.
     """
-    import types
-
     from torch_geometric.nn.conv import LGConv
-
-    def message_and_aggregate(self, adj_t, x):
-        if isinstance(adj_t, Tensor) and adj_t.layout in (torch.sparse_csr, torch.sparse_coo):
-            return symmetric_spmm(adj_t, x)
-        return type(self).message_and_aggregate(self, adj_t, x)
 
     changed = 0
     for module in backbone.modules():
         if isinstance(module, LGConv):
             module.normalize = False
             if getattr(module, "aggr", None) in ("add", "sum"):
-                module.message_and_aggregate = types.MethodType(message_and_aggregate, module)
+                module.message_and_aggregate = _SymmetricAggregation(module.aggr)
             changed += 1
     return changed

@@ -24,7 +24,7 @@ class WarmupEarlyStopping(EarlyStopping):
 
     Args:
         start_epoch (int): first epoch at which a stop may be decided. (default: :obj:`0`)
-        *args, **kwargs: as :class:`~lightning.pytorch.callbacks.EarlyStopping`.
+        **kwargs: as :class:`~lightning.pytorch.callbacks.EarlyStopping` (``monitor``, ``mode``, ``patience``, ...).
 
     Example:
         >>> stop = WarmupEarlyStopping(monitor="val/recall@20", mode="max", patience=10, start_epoch=300)

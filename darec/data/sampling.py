@@ -110,6 +110,17 @@ class BPRTriplets(IterableDataset):
             sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
             yield {"user": users[sl], "pos": pos[sl], "neg": neg[sl]}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # torch.Generator cannot be pickled (spawned processes, deep copies); send its state instead.
+        state = self.__dict__.copy()
+        state["generator"] = self.generator.get_state()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        generator = torch.Generator()
+        generator.set_state(state["generator"])
+        self.__dict__.update({**state, "generator": generator})
+
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
 

@@ -89,7 +89,7 @@ class DaRecModule(L.LightningModule):
         num_users (int, optional): number of users; taken from the data module when omitted.
         num_items (int, optional): number of items; taken from the data module when omitted.
         lr (float): Adam learning rate. (default: :obj:`1e-3`)
-        weight_decay (float): :math:`\lambda`, the L2 penalty added to the loss. (default: :obj:`1e-4`)
+        weight_decay (float): :math:`\lambda`, the L2 penalty added to the loss. (default: :obj:`1e-7`)
         l2_on (str): what the L2 penalty covers: ``"params"``, every trainable parameter
             (:math:`\lVert\Theta\rVert^2`); ``"batch"``, the batch's rows of the backbone's input
             embedding table, halved and divided by the batch size (the LightGCN authors' choice).
@@ -138,7 +138,7 @@ class DaRecModule(L.LightningModule):
         num_users: int | None = None,
         num_items: int | None = None,
         lr: float = 1e-3,
-        weight_decay: float = 1e-4,
+        weight_decay: float = 1e-7,
         ks: Sequence[int] = (5, 10, 20),
         predict_k: int = 20,
         alpha: float = 0.0,
@@ -352,6 +352,9 @@ class DaRecModule(L.LightningModule):
         return torch.func.functional_call(_EmbeddingCall(self.backbone), {f"backbone.{name}": masked}, (graph,))
 
     def _graph_on_device(self) -> Tensor:
+        if self._graph is None and self._train_pairs is not None:  # e.g. after a copy or unpickling
+            edge_index = torch.stack([self._train_pairs[:, 0], self._train_pairs[:, 1] + self.num_users])
+            self._graph = normalized_adjacency(edge_index, self.num_users + self.num_items)
         if self._graph is None:
             raise RuntimeError("no training graph: call set_graph(...) or fit with a data module")
         if self._graph.device != self.device:
@@ -554,7 +557,7 @@ class DaRecModule(L.LightningModule):
             ``exclude_seen``, a user with fewer than ``k`` unseen items gets item ``-1`` (score
             ``-inf``) in the remaining positions.
         """
-        if self._graph is None:
+        if self._train_pairs is None:
             raise RuntimeError("no training graph: load a checkpoint, call set_graph(...) or fit first")
         users = torch.as_tensor(users, dtype=torch.long, device=self.device).flatten()
         if users.numel() and (users.min() < 0 or users.max() >= self.num_users):
@@ -574,6 +577,14 @@ class DaRecModule(L.LightningModule):
             return _drop_excluded(items, scores.gather(1, items), exclude)
         finally:
             self.train(was_training)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sparse tensors cannot be deep-copied or pickled; the graph is rebuilt from the pairs on use.
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        state["_graph"] = None
+        state["_eval_embedding"] = None
+        return state
 
     # -- checkpoints -------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

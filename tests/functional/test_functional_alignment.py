@@ -250,3 +250,23 @@ def test_local_errors():
         local_structure_alignment(x, x, ids, 2, temperature=0.0)
     with pytest.raises(ValueError, match=r"`num_clusters` must be >= 1"):
         local_structure_alignment(x, x, ids, 0)
+
+
+def test_local_alignment_with_separate_llm_assignment_matches_loop_reference():
+    import torch.nn.functional as F
+
+    torch.manual_seed(3)
+    cf, llm = torch.randn(20, 4, dtype=torch.float64), torch.randn(20, 4, dtype=torch.float64)
+    a_cf = torch.arange(20) % 4
+    a_llm = (torch.arange(20) + 1) % 4
+    a_llm[a_llm == 3] = 2  # cluster 3 is empty on the LLM side: it must be skipped
+    value = local_structure_alignment(cf, llm, a_cf, 4, temperature=0.5, llm_assignment=a_llm)
+    ks = [k for k in range(4) if (a_cf == k).any() and (a_llm == k).any()]
+    c = torch.stack([F.normalize(cf[a_cf == k].mean(0), dim=0) for k in ks])
+    l = torch.stack([F.normalize(llm[a_llm == k].mean(0), dim=0) for k in ks])  # noqa: E741
+    logits = c @ l.T / 0.5
+    expected = 0.5 * (F.cross_entropy(logits, torch.arange(len(ks))) + F.cross_entropy(logits.T, torch.arange(len(ks))))
+    assert torch.allclose(value, expected)
+    # One assignment for both sides is the special case llm_assignment == assignment:
+    same = local_structure_alignment(cf, llm, a_cf, 4, temperature=0.5)
+    assert torch.allclose(same, local_structure_alignment(cf, llm, a_cf, 4, temperature=0.5, llm_assignment=a_cf))

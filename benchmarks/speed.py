@@ -1,0 +1,114 @@
+"""Training-speed ratios of the alignment methods against the plain backbone, measured in one run.
+
+Usage::
+
+    python benchmarks/speed.py --data-dir ../shared/data/ml100k-implicit-v1 --epochs 40 \\
+        --out benchmarks/results/speed.json
+
+Every config trains for ``--epochs`` epochs (no early stopping, validation every 10 epochs) in
+this one process, one after the other, on the same machine; the epoch time includes everything a
+callback does at the start of an epoch (the cluster refresh of the local alignment). The cluster
+refresh itself is timed separately. Ratios are relative to the first config (the plain backbone).
+Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+
+from darec.callbacks import LocalStructureAlignment
+
+DEFAULT_CONFIGS = [
+    "examples/configs/ml100k_lightgcn.yaml",
+    "examples/configs/ml100k_lightgcn_rlmrec_con.yaml",
+    "examples/configs/ml100k_lightgcn_rlmrec_gen.yaml",
+    "examples/configs/ml100k_lightgcn_darec.yaml",
+]
+
+
+class EpochTimer(L.Callback):
+    """Wall-clock time of whole training epochs (put first, so it includes other callbacks' epoch-start work)."""
+
+    def __init__(self) -> None:
+        self.epochs: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.epochs.append(time.perf_counter() - self._start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", default=None)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    from darec.cli import cli
+
+    refresh: list[float] = []
+    original = LocalStructureAlignment.cluster
+
+    def timed_cluster(self, pl_module):
+        start = time.perf_counter()
+        out = original(self, pl_module)
+        refresh.append(time.perf_counter() - start)
+        return out
+
+    LocalStructureAlignment.cluster = timed_cluster
+    results = []
+    for config in args.config or DEFAULT_CONFIGS:
+        with tempfile.TemporaryDirectory() as workdir:
+            app = cli(
+                [
+                    "--config", config,
+                    "--data", "darec.data.RecDataModule", "--data.source", args.data_dir,
+                    "--trainer.max_epochs", str(args.epochs),
+                    "--trainer.check_val_every_n_epoch", "10",
+                    "--trainer.enable_progress_bar", "false",
+                    "--trainer.enable_model_summary", "false",
+                    "--trainer.default_root_dir", workdir,
+                    "--trainer.logger.init_args.save_dir", workdir,
+                ],
+                run=False,
+            )
+            timer = EpochTimer()
+            app.trainer.callbacks.insert(0, timer)
+            refresh.clear()
+            app.trainer.fit(app.model, datamodule=app.datamodule)
+        epochs = timer.epochs[2:]  # drop warm-up epochs
+        results.append(
+            {
+                "config": Path(config).stem,
+                "seconds_per_epoch": statistics.median(epochs),
+                "cluster_refresh_seconds": statistics.median(refresh) if refresh else None,
+                "epochs_timed": len(epochs),
+            }
+        )
+        print(results[-1], flush=True)
+    base = results[0]["seconds_per_epoch"]
+    for r in results:
+        r["ratio_to_first"] = r["seconds_per_epoch"] / base
+        if r["cluster_refresh_seconds"] is not None:
+            r["refresh_fraction_of_epoch"] = r["cluster_refresh_seconds"] / r["seconds_per_epoch"]
+    meta = {"cpus": os.cpu_count(), "epochs": args.epochs, "torch_threads": __import__("torch").get_num_threads()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"host": meta, "runs": results}, indent=1))
+    for r in results:
+        extra = f", refresh {r['cluster_refresh_seconds']:.4f} s = {r['refresh_fraction_of_epoch']:.1%} of an epoch" if r["cluster_refresh_seconds"] else ""
+        print(f"{r['config']}: {r['seconds_per_epoch']:.4f} s/epoch, {r['ratio_to_first']:.2f}x{extra}")
+
+
+if __name__ == "__main__":
+    main()
