@@ -463,7 +463,7 @@ class DaRecModule(L.LightningModule):
                 rows = torch.cat([users, pos + self.num_users, neg + self.num_users])
                 l2 = table[rows].pow(2).sum() / (2 * len(users))
             else:
-                l2 = sum(p.pow(2).sum() for p in self.parameters() if p.requires_grad)
+                l2 = torch.stack([p.pow(2).sum() for p in self._trainable_parameters()]).sum()
             loss = loss + self.hparams.weight_decay * l2
         if self.heads is not None or len(self.objective):
             views = self._side_views(emb, batch, masked)
@@ -481,6 +481,14 @@ class DaRecModule(L.LightningModule):
         logs["train/loss"] = loss
         self.log_dict(logs, batch_size=len(users), on_step=False, on_epoch=True, prog_bar=False)
         return loss
+
+    def _trainable_parameters(self) -> list[Tensor]:
+        """Trainable parameters, listed once per set of sub-modules (heads and terms join in setup)."""
+        key = (id(self.heads), tuple(self.objective.terms.keys()))
+        if getattr(self, "_trainable_key", None) != key:
+            self._trainable = [p for p in self.parameters() if p.requires_grad]
+            self._trainable_key = key
+        return self._trainable
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
