@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import lightning as L
 import pytest
@@ -16,17 +13,8 @@ from darec.callbacks import GlobalStructureAlignment, LocalStructureAlignment
 from darec.module import DaRecModule
 
 
-def _support():
-    """The helpers of ``tests/module/conftest.py``, imported by path (conftest names clash across folders)."""
-    name = "darec_tests_module_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "module" / "conftest.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+from tests.module import conftest as _s  # the shared helpers of the module tests
 
-
-_s = _support()
 _one_thread = _s._one_thread  # autouse: one intra-op thread for these tiny tensors
 NUM_USERS, NUM_ITEMS = _s.NUM_USERS, _s.NUM_ITEMS
 NUM_NODES = NUM_USERS + NUM_ITEMS

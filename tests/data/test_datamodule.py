@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from darec.data import Interactions, RecDataModule, write_split_dir
+from darec.data import RecDataModule, write_split_dir
 
 
 class CountingEncoder:

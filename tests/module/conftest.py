@@ -5,7 +5,7 @@ in 4 groups of 10, 60 items in 4 groups of 15, and every user's 12 positives (8 
 2 test) are drawn from the items of the user's group with a fixed numpy seed.
 
 The plain helpers (``make_interactions``, ``make_datamodule``, ``make_trainer``, ...) are also
-imported by path (as ``darec_tests_module_support``) by the test files here and in
+imported (``from tests.module import conftest``) by the test files here and in
 ``tests/callbacks`` and ``tests/cli``: ``conftest`` module names clash across folders.
 """
 

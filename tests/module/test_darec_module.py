@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 import warnings
 from pathlib import Path
 
@@ -23,17 +21,8 @@ from darec.data import RecDataModule
 from darec.module import DaRecModule
 
 
-def _support():
-    """The helpers of ``tests/module/conftest.py``, imported by path (conftest names clash across folders)."""
-    name = "darec_tests_module_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "module" / "conftest.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+from tests.module import conftest as _s  # the shared helpers of the module tests
 
-
-_s = _support()
 NUM_USERS, NUM_ITEMS, TEXT_DIM = _s.NUM_USERS, _s.NUM_ITEMS, _s.TEXT_DIM
 CountingEncoder, epoch_values, read_metrics = _s.CountingEncoder, _s.epoch_values, _s.read_metrics
 make_datamodule, make_interactions, make_trainer = _s.make_datamodule, _s.make_interactions, _s.make_trainer
