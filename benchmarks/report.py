@@ -44,7 +44,15 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def table(groups: dict[str, list[dict[str, Any]]], keys: tuple[str, ...] = KEYS) -> str:
+def table(groups: dict[str, list[dict[str, Any]]], keys: tuple[str, ...] = KEYS, validation_only: bool = False) -> str:
+    if validation_only:  # for selecting hyper-parameters: no test figure is shown
+        lines = ["| run | seeds | best val recall@20 | best epoch | epochs |", "|---|---|---|---|---|"]
+        for name, runs in groups.items():
+            m, s = mean_std([r["best_val_recall@20"] for r in runs])
+            b, _ = mean_std([r["best_epoch"] for r in runs])
+            e, _ = mean_std([r["epochs"] for r in runs])
+            lines.append(f"| {name} | {len(runs)} | {m:.4f} ± {s:.4f} | {b:.0f} | {e:.0f} |")
+        return "\n".join(lines)
     head = "| method | seeds | " + " | ".join(keys) + " | s/epoch | epochs |"
     lines = [head, "|" + "---|" * (len(keys) + 4)]
     for name, runs in groups.items():
@@ -100,9 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--candidate", action="append", default=[])
     parser.add_argument("--markdown", default=None)
     parser.add_argument("--plot", default=None)
+    parser.add_argument("--validation-only", action="store_true", help="only validation figures (for sweeps)")
     args = parser.parse_args(argv)
     groups = grouped(load(args.results))
-    out = [table(groups)]
+    out = [table(groups, validation_only=args.validation_only)]
     if args.baseline:
         if len(args.baseline) != len(args.candidate):
             raise SystemExit("give one --candidate per --baseline")

@@ -490,6 +490,19 @@ class DaRecModule(L.LightningModule):
             self._trainable_key = key
         return self._trainable
 
+    def _log_protocol(self) -> None:
+        """Records how the data were built and evaluated next to the results (the logger's hparams)."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        protocol = getattr(datamodule, "protocol", None)
+        if self.logger is not None and protocol is not None:
+            self.logger.log_hyperparams({"protocol": protocol, "ks": list(self.hparams.ks)})
+
+    def on_fit_start(self) -> None:
+        self._log_protocol()
+
+    def on_test_start(self) -> None:
+        self._log_protocol()
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
