@@ -40,7 +40,7 @@ def main() -> None:
     model = darec.DaRecModule(backbone=TwoTowerGraph(data.num_nodes), alpha=1e-2, head_hidden_dim=32)
     trainer = L.Trainer(
         max_epochs=args.max_epochs,
-        check_val_every_n_epoch=10,
+        check_val_every_n_epoch=min(10, args.max_epochs),
         callbacks=[
             darec.callbacks.GlobalStructureAlignment(weight=1e-2),
             darec.callbacks.LocalStructureAlignment(num_clusters=10, weight=1e-2),
