@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,6 +264,3 @@ class Interactions:
     def __repr__(self) -> str:
         parts = ", ".join(f"{n}={len(self.split(n))}" for n in SPLITS)
         return f"{type(self).__name__}(users={self.num_users}, items={self.num_items}, {parts})"
-
-    def to_dict(self) -> Mapping[str, Any]:
-        return {"num_users": self.num_users, "num_items": self.num_items, **self.protocol}
