@@ -221,8 +221,7 @@ class DaRecModule(L.LightningModule):
             raise ValueError(f"`train_pairs` has ids outside {self.num_users} users x {self.num_items} items")
         self.hparams["num_users"], self.hparams["num_items"] = self.num_users, self.num_items
         self._train_pairs = torch.unique(pairs, dim=0)
-        edge_index = torch.stack([self._train_pairs[:, 0], self._train_pairs[:, 1] + self.num_users])
-        self._graph = normalized_adjacency(edge_index, self.num_users + self.num_items)
+        self._graph = self._normalized_graph()
         # The adjacency passed to the backbone is already normalised (and symmetric): LGConv layers
         # skip their per-step normalisation and multiply without transposing in the backward.
         use_symmetric_spmm(self.backbone)
@@ -351,10 +350,14 @@ class DaRecModule(L.LightningModule):
         masked = table.index_put((masked_nodes,), mask_token.expand(len(masked_nodes), -1))
         return torch.func.functional_call(_EmbeddingCall(self.backbone), {f"backbone.{name}": masked}, (graph,))
 
+    def _normalized_graph(self) -> Tensor:
+        """The normalised user-item adjacency of the training pairs (items offset by the user count)."""
+        edge_index = torch.stack([self._train_pairs[:, 0], self._train_pairs[:, 1] + self.num_users])
+        return normalized_adjacency(edge_index, self.num_users + self.num_items)
+
     def _graph_on_device(self) -> Tensor:
         if self._graph is None and self._train_pairs is not None:  # e.g. after a copy or unpickling
-            edge_index = torch.stack([self._train_pairs[:, 0], self._train_pairs[:, 1] + self.num_users])
-            self._graph = normalized_adjacency(edge_index, self.num_users + self.num_items)
+            self._graph = self._normalized_graph()
         if self._graph is None:
             raise RuntimeError("no training graph: call set_graph(...) or fit with a data module")
         if self._graph.device != self.device:
@@ -511,12 +514,13 @@ class DaRecModule(L.LightningModule):
         emb = self._eval_embedding if self._eval_embedding is not None else self()
         return emb[users] @ emb[self.num_users :].T
 
-    def _rank_batch(self, batch: dict[str, Tensor], k: int) -> tuple[Tensor, Tensor]:
+    def _rank_batch(self, batch: dict[str, Tensor], k: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Top-``k`` items, their scores and the ``(B, I)`` mask of excluded items of a ranking batch."""
         users = batch["user"]
         scores = self._scores(users)
         exclude = _dense(batch["exclude"], len(users), self.num_items)
         items = rank_items(scores, k, exclude=exclude)
-        return items, scores.gather(1, items)
+        return items, scores.gather(1, items), exclude
 
     def _evaluation_start(self) -> None:
         self._graph_on_device()
@@ -524,7 +528,7 @@ class DaRecModule(L.LightningModule):
             self._eval_embedding = self()
 
     def _evaluation_step(self, batch: dict[str, Tensor], metrics: Any) -> None:
-        items, _ = self._rank_batch(batch, metrics.max_k)
+        items, _, _ = self._rank_batch(batch, metrics.max_k)
         target = _dense(batch["target"], len(batch["user"]), self.num_items)
         metrics.update(items, target)
 
@@ -556,8 +560,7 @@ class DaRecModule(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """Top-``predict_k`` items per user, masking everything the data module knows the user has seen."""
-        items, scores = self._rank_batch(batch, self.hparams.predict_k)
-        exclude = _dense(batch["exclude"], len(batch["user"]), self.num_items)
+        items, scores, exclude = self._rank_batch(batch, self.hparams.predict_k)
         items, scores = _drop_excluded(items, scores, exclude)  # item -1: the user has fewer unseen items
         return {"user": batch["user"].cpu(), "item": items.cpu(), "score": scores.cpu()}
 
