@@ -12,13 +12,14 @@ from torch import Tensor, nn
 from darec.callbacks.alignment_callback import AlignmentCallback
 from darec.functional.clustering import kmeans, match_clusters
 from darec.module.terms import LocalStructureTerm
+from darec.utils.generators import GeneratorPickling
 
 __all__ = ["LocalStructureAlignment"]
 
 _CLUSTERING = ("fused", "per_side")
 
 
-class LocalStructureAlignment(AlignmentCallback):
+class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
     r"""Aligns cluster centres of the shared CF and shared LLM spaces ("adaptive preference clustering").
 
     Every ``every_n_epochs`` epochs (at the start of the epoch) the callback embeds all users and
@@ -126,18 +127,6 @@ class LocalStructureAlignment(AlignmentCallback):
             self.assignments = {side: a.to(pl_module.device) for side, a in assignments.items()}
             self.refreshed_at = epoch
         self._push(pl_module)
-
-    # -- pickling (ddp_spawn sends the callbacks to the worker processes) -----------------------
-    def __getstate__(self) -> dict[str, Any]:
-        # A torch.Generator does not survive torch.multiprocessing's pickler: send its state as bytes.
-        state = self.__dict__.copy()
-        state["generator"] = bytes(self.generator.get_state().tolist())
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        generator = torch.Generator()
-        generator.set_state(torch.tensor(list(state.pop("generator")), dtype=torch.uint8))
-        self.__dict__.update(state, generator=generator)
 
     # -- checkpointing ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.utils.data import IterableDataset
 
+from darec.utils.generators import GeneratorPickling
+
 __all__ = ["BPRTriplets", "RankingUsers", "sample_negatives"]
 
 
@@ -53,7 +55,7 @@ def sample_negatives(
     return neg
 
 
-class BPRTriplets(IterableDataset):
+class BPRTriplets(GeneratorPickling, IterableDataset):
     """``(user, positive item, negative item)`` batches over the training pairs, drawn anew each epoch.
 
     Every epoch the training pairs are shuffled and each gets one uniform negative that is not
@@ -109,17 +111,6 @@ class BPRTriplets(IterableDataset):
             b = (step * world + rank) % total  # wrap so every rank runs the same number of steps
             sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
             yield {"user": users[sl], "pos": pos[sl], "neg": neg[sl]}
-
-    def __getstate__(self) -> dict[str, Any]:
-        # torch.Generator cannot be pickled (spawned processes, deep copies); send its state instead.
-        state = self.__dict__.copy()
-        state["generator"] = self.generator.get_state()
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        generator = torch.Generator()
-        generator.set_state(state["generator"])
-        self.__dict__.update({**state, "generator": generator})
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
