@@ -25,17 +25,6 @@ warnings.filterwarnings("ignore", message=r".*Your `IterableDataset` has `__len_
 warnings.filterwarnings("ignore", message=r".*Couldn't infer the batch indices fetched from your dataloader.*")
 
 
-def _optional_columns(path: Path) -> dict[str, str]:
-    """``rating_col``/``timestamp_col`` for the optional columns named in the header of ``path``."""
-    from darec.data import readers
-
-    text = path.read_text(encoding="utf-8")
-    if not text.strip():
-        return {}  # read_csv reports the empty file
-    header = next(readers._csv_rows(text, readers._infer_separator(path, text)), (0, []))[1]
-    return {f"{col}_col": col for col in ("rating", "timestamp") if col in header}
-
-
 class RecDataModule(L.LightningDataModule):
     """Interactions and their text, served to a :class:`~darec.DaRecModule`.
 
@@ -171,7 +160,7 @@ class RecDataModule(L.LightningDataModule):
         elif path.is_dir() and (path / "u.data").is_file():
             log = readers.read_grouplens_100k(path)
         elif path.is_file():
-            log = readers.read_csv(path, **_optional_columns(path))
+            log = readers.read_csv(path, detect_optional=True)
         else:
             raise ValueError(
                 f"cannot tell the layout of {path}: expected train.tsv (split directory), *.inter "

@@ -208,6 +208,7 @@ def read_csv(
     timestamp_col: str | int | None = None,
     header: bool = True,
     encoding: str = "utf-8",
+    detect_optional: bool = False,
 ) -> InteractionLog:
     """Reads an interaction log from a delimited text file (CSV, TSV, ...).
 
@@ -230,6 +231,8 @@ def read_csv(
         timestamp_col: column of timestamps (name, or position), or ``None``.
         header: whether the first non-blank line is a header.
         encoding: text encoding of the file.
+        detect_optional: with a header, also read the columns named ``rating`` and ``timestamp``
+            when they are present and ``rating_col``/``timestamp_col`` are ``None``.
 
     Returns:
         The :class:`~darec.data.interactions.InteractionLog` (source ``"csv:<file name>"``).
@@ -265,6 +268,9 @@ def read_csv(
         if first is None:
             raise ValueError(f"{path} is empty")
         names = first[1]
+        if detect_optional:
+            rating_col = rating_col if rating_col is not None else ("rating" if "rating" in names else None)
+            timestamp_col = timestamp_col if timestamp_col is not None else ("timestamp" if "timestamp" in names else None)
 
     def position(col: str | int | None, role: str) -> int | None:
         if col is None:

@@ -393,3 +393,17 @@ def test_read_rlmrec_errors(tmp_path: Path) -> None:
     _dump(sp.csr_matrix((3, 6)), tmp_path / "val_mat.pkl")
     with pytest.raises(ValueError, match=r"val_mat.pkl has shape \(3, 6\)"):
         read_rlmrec(tmp_path, trust_pickle=True)
+
+
+def test_read_csv_detect_optional_reads_rating_and_timestamp_when_present(tmp_path):
+    from darec.data import read_csv
+
+    with_both = tmp_path / "both.tsv"
+    with_both.write_text("user\titem\trating\ttimestamp\nu1\ti1\t5\t10\nu2\ti2\t2\t20\n")
+    log = read_csv(with_both, detect_optional=True)
+    assert log.ratings.tolist() == [5.0, 2.0] and log.timestamps.tolist() == [10.0, 20.0]
+    assert read_csv(with_both).ratings is None  # off by default: None still means "not read"
+    plain = tmp_path / "plain.csv"
+    plain.write_text("user,item\nu1,i1\n")
+    log = read_csv(plain, detect_optional=True)
+    assert log.ratings is None and log.timestamps is None
