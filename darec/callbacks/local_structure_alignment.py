@@ -43,8 +43,12 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
         weight (float): :math:`\beta`, the weight of the term. (default: :obj:`1e-2`)
         temperature (float): :math:`\tau`. (default: :obj:`0.2`)
         clustering (str): ``"fused"`` or ``"per_side"``. (default: :obj:`"fused"`)
-        num_iters (int): k-means iterations per refresh. (default: :obj:`25`)
+        num_iters (int): at most this many k-means iterations per refresh. (default: :obj:`25`)
         seed (int): seed of the k-means seeding. (default: :obj:`0`)
+        warm_start (bool): start each refresh's k-means from the previous refresh's centres
+            instead of a new k-means++ seeding: the space moves little between refreshes, so
+            k-means converges in a few iterations, and cluster ids stay stable from one refresh
+            to the next. (default: :obj:`True`)
         warmup_epochs (int): linear warm-up of the weight. (default: :obj:`0`)
 
     Example:
@@ -64,6 +68,7 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
         num_iters: int = 25,
         seed: int = 0,
         warmup_epochs: int = 0,
+        warm_start: bool = True,
     ) -> None:
         super().__init__(weight, warmup_epochs)
         if num_clusters < 2:
@@ -78,7 +83,9 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
         self.clustering = clustering
         self.num_iters = num_iters
         self.seed = seed
+        self.warm_start = warm_start
         self.assignments: dict[str, Tensor] = {}
+        self.centres: dict[str, Tensor] = {}
         self.refreshed_at: int | None = None
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -102,15 +109,24 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
             k = min(self.num_clusters, cf_shared.size(0))
             if self.clustering == "fused":
                 z = (F.normalize(cf_shared, dim=1) + F.normalize(llm_shared, dim=1)) / 2
-                _, out[side] = kmeans(z, k, self.num_iters, generator=self.generator)
+                _, out[side] = self._kmeans(side, z, k)
             else:
-                centres_cf, a_cf = kmeans(F.normalize(cf_shared, dim=1), k, self.num_iters, generator=self.generator)
-                centres_llm, a_llm = kmeans(F.normalize(llm_shared, dim=1), k, self.num_iters, generator=self.generator)
+                centres_cf, a_cf = self._kmeans(f"{side}_cf", F.normalize(cf_shared, dim=1), k)
+                centres_llm, a_llm = self._kmeans(f"{side}_llm", F.normalize(llm_shared, dim=1), k)
                 perm = match_clusters(centres_cf, centres_llm).to(a_llm.device)
                 relabel = torch.empty_like(perm)
                 relabel[perm] = torch.arange(len(perm), device=perm.device)
                 out[side] = torch.stack([a_cf, relabel[a_llm]], dim=1)
         return out
+
+    def _kmeans(self, key: str, x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """k-means of ``x``, warm-started from the centres kept under ``key`` when they fit."""
+        init = self.centres.get(key) if self.warm_start else None
+        if init is not None and init.shape != (k, x.size(1)):
+            init = None
+        centres, assignment = kmeans(x, k, self.num_iters, generator=self.generator, init=None if init is None else init.to(x.device))
+        self.centres[key] = centres
+        return centres, assignment
 
     def _push(self, pl_module: Any) -> None:
         term = pl_module.objective.terms[self.name]
@@ -134,10 +150,12 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
             "assignments": {side: a.cpu() for side, a in self.assignments.items()},
             "refreshed_at": self.refreshed_at,
             "generator": self.generator.get_state(),
+            "centres": {key: c.cpu() for key, c in self.centres.items()},
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.assignments = dict(state_dict.get("assignments", {}))
         self.refreshed_at = state_dict.get("refreshed_at")
+        self.centres = dict(state_dict.get("centres", {}))
         if "generator" in state_dict:
             self.generator.set_state(state_dict["generator"])

@@ -15,6 +15,14 @@ def check_matrix(x: Tensor, name: str) -> None:
         raise ValueError(f"`{name}` must be a 2-D tensor of shape (N, d), got shape {tuple(x.shape)}")
 
 
+def check_batched_matrix(x: Tensor, name: str) -> None:
+    """Raises ``ValueError`` unless ``x`` has shape ``(*, N, d)``: at least two dimensions."""
+    if x.dim() < 2:
+        raise ValueError(
+            f"`{name}` must be a tensor of shape (N, d) or (*, N, d) (a batch of such), got shape {tuple(x.shape)}"
+        )
+
+
 def check_same_rows(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
     """Raises ``ValueError`` unless ``a`` and ``b`` have the same number of rows."""
     if a.shape[0] != b.shape[0]:

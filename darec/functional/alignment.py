@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from darec.functional._checks import check_matrix, check_nonempty, check_positive, check_same_rows
+from darec.functional._checks import check_batched_matrix, check_positive
 
 __all__ = ["cluster_centres", "global_structure_alignment", "local_structure_alignment"]
 
@@ -40,7 +41,8 @@ def global_structure_alignment(
             \mathrm{softmax}(A^C_{i\cdot} / T) \right)
 
     Both include the diagonal (always 1 on both sides). Gradients reach both inputs; detach
-    ``llm_shared`` to treat the LLM structure as a fixed target.
+    ``llm_shared`` to treat the LLM structure as a fixed target. Leading dimensions are a batch:
+    ``(*, N, d)`` inputs give ``(*)`` values, one per set.
 
     The ``"mse"`` mode never forms the :math:`N \times N` matrices: with row-normalised
     :math:`\hat C` and :math:`\hat L`, :math:`\lVert \hat C \hat C^\top - \hat L \hat L^\top \rVert_F^2 =
@@ -50,19 +52,20 @@ def global_structure_alignment(
     - [0] DaRec, Yang et al., ICDE 2025, arXiv:2408.08231
 
     Args:
-        cf_shared (Tensor): ``(N, d_1)`` shared CF representations.
-        llm_shared (Tensor): ``(N, d_2)`` shared LLM representations of the same entities.
+        cf_shared (Tensor): ``(N, d_1)`` shared CF representations, or a batch ``(*, N, d_1)``.
+        llm_shared (Tensor): ``(N, d_2)`` shared LLM representations of the same entities (same
+            leading dimensions).
         mode (str, optional): ``"mse"`` (the paper's squared difference) or ``"kl"``.
             (default: ``"mse"``)
         temperature (float, optional): softmax temperature :math:`T > 0`, used by ``"kl"`` only.
             (default: ``1.0``)
 
     Returns:
-        Tensor: the scalar alignment loss.
+        Tensor: the alignment loss: a scalar, or ``(*)`` for batched inputs.
 
     Raises:
-        ValueError: if an input is not 2-D or has no rows, the row counts differ, ``mode`` is
-            unknown, or ``temperature`` is not positive.
+        ValueError: if an input has fewer than 2 dimensions or no rows, the leading dimensions
+            or row counts differ, ``mode`` is unknown, or ``temperature`` is not positive.
 
     Example:
         >>> import torch
@@ -75,25 +78,31 @@ def global_structure_alignment(
         True
         >>> global_structure_alignment(cf, llm, mode="kl", temperature=0.5).shape
         torch.Size([])
+        >>> global_structure_alignment(torch.stack([cf, cf]), torch.stack([cf, 2 * cf])).shape  # a batch of two
+        torch.Size([2])
     """
     if mode not in GLOBAL_MODES:
         raise ValueError(f"`mode` must be one of {GLOBAL_MODES}, got {mode!r}")
     check_positive(temperature, "temperature")
-    check_matrix(cf_shared, "cf_shared")
-    check_matrix(llm_shared, "llm_shared")
-    check_same_rows(cf_shared, llm_shared, "cf_shared", "llm_shared")
-    check_nonempty(cf_shared, "cf_shared")
-    c = F.normalize(cf_shared, dim=1)
-    l = F.normalize(llm_shared, dim=1)  # noqa: E741
+    check_batched_matrix(cf_shared, "cf_shared")
+    check_batched_matrix(llm_shared, "llm_shared")
+    if cf_shared.shape[:-1] != llm_shared.shape[:-1]:
+        raise ValueError(
+            "`cf_shared` and `llm_shared` must have the same number of rows (and batch dimensions), "
+            f"got shapes {tuple(cf_shared.shape)} and {tuple(llm_shared.shape)}"
+        )
+    n = cf_shared.shape[-2]
+    if n == 0:
+        raise ValueError(f"`cf_shared` must have at least one row, got shape {tuple(cf_shared.shape)}")
+    c = F.normalize(cf_shared, dim=-1)
+    l = F.normalize(llm_shared, dim=-1)  # noqa: E741
     if mode == "mse":
-        n = c.size(0)
-        frob = (c.T @ c).pow(2).sum() - 2 * (c.T @ l).pow(2).sum() + (l.T @ l).pow(2).sum()
+        dims = (-2, -1)
+        frob = (c.mT @ c).pow(2).sum(dims) - 2 * (c.mT @ l).pow(2).sum(dims) + (l.mT @ l).pow(2).sum(dims)
         return frob.clamp_min(0.0) / (n * n)
-    sim_cf = c @ c.T
-    sim_llm = l @ l.T
-    log_p_llm = F.log_softmax(sim_llm / temperature, dim=1)
-    log_p_cf = F.log_softmax(sim_cf / temperature, dim=1)
-    return F.kl_div(log_p_cf, log_p_llm, reduction="batchmean", log_target=True)
+    log_p_llm = F.log_softmax(l @ l.mT / temperature, dim=-1)
+    log_p_cf = F.log_softmax(c @ c.mT / temperature, dim=-1)
+    return F.kl_div(log_p_cf, log_p_llm, reduction="none", log_target=True).sum(dim=(-2, -1)) / n
 
 
 def cluster_centres(x: Tensor, assignment: Tensor, num_clusters: int) -> tuple[Tensor, Tensor]:
@@ -103,23 +112,24 @@ def cluster_centres(x: Tensor, assignment: Tensor, num_clusters: int) -> tuple[T
         c_k = \frac{1}{|\mathcal{C}_k|} \sum_{n \in \mathcal{C}_k} x_n,
         \qquad \mathcal{C}_k = \{ n : a_n = k \}
 
-    Computed with one ``index_add`` (no loop over clusters). The centre of an empty cluster
-    is the zero vector; use the returned counts to tell empty clusters apart.
+    Computed with one ``index_add`` (no loop over clusters, nor over the sets of a batch). The
+    centre of an empty cluster is the zero vector; use the returned counts to tell empty
+    clusters apart.
 
     Args:
-        x (Tensor): ``(N, d)`` representations.
-        assignment (Tensor): ``(N,)`` integer cluster ids in ``[0, num_clusters)``. Ids are
+        x (Tensor): ``(N, d)`` representations, or a batch ``(*, N, d)`` of sets.
+        assignment (Tensor): ``(N,)`` (or ``(*, N)``) integer cluster ids in ``[0, num_clusters)``. Ids are
             not range-checked here (that would need a device synchronisation); on CPU an id
             out of range makes ``index_add`` raise.
         num_clusters (int): the number of clusters :math:`K \geq 1`.
 
     Returns:
-        tuple[Tensor, Tensor]: the ``(K, d)`` centres (dtype of ``x``) and the ``(K,)`` int64
-        member counts.
+        tuple[Tensor, Tensor]: the ``(*, K, d)`` centres (dtype of ``x``) and the ``(*, K)``
+        int64 member counts.
 
     Raises:
-        ValueError: if ``x`` is not 2-D, ``assignment`` is not a 1-D integer tensor with one
-            entry per row of ``x``, or ``num_clusters`` is smaller than 1.
+        ValueError: if ``x`` has fewer than 2 dimensions, ``assignment`` is not an integer tensor
+            with one entry per row of ``x``, or ``num_clusters`` is smaller than 1.
 
     Example:
         >>> import torch
@@ -133,17 +143,23 @@ def cluster_centres(x: Tensor, assignment: Tensor, num_clusters: int) -> tuple[T
         >>> counts
         tensor([1, 0, 2])
     """
-    check_matrix(x, "x")
+    check_batched_matrix(x, "x")
     _check_assignment(assignment, x)
     if num_clusters < 1:
         raise ValueError(f"`num_clusters` must be >= 1, got {num_clusters!r}")
-    index = assignment.long()
-    sums = x.new_zeros(num_clusters, x.shape[1]).index_add(0, index, x)
-    counts = torch.zeros(num_clusters, dtype=torch.long, device=x.device).index_add_(
+    batch_shape, (n, d) = x.shape[:-2], x.shape[-2:]
+    sets = math.prod(batch_shape)
+    # Set b's cluster k is row b * K + k of one flat (sets * K, d) table: one index_add for all sets.
+    index = assignment.long().reshape(sets, n)
+    if sets > 1:
+        index = index + torch.arange(sets, device=x.device).unsqueeze(1) * num_clusters
+    index = index.reshape(-1)
+    sums = x.new_zeros(sets * num_clusters, d).index_add(0, index, x.reshape(-1, d))
+    counts = torch.zeros(sets * num_clusters, dtype=torch.long, device=x.device).index_add_(
         0, index, torch.ones_like(index)
     )
     centres = sums / counts.clamp_min(1).to(x.dtype).unsqueeze(1)
-    return centres, counts
+    return centres.reshape(*batch_shape, num_clusters, d), counts.reshape(*batch_shape, num_clusters)
 
 
 def local_structure_alignment(
@@ -174,28 +190,29 @@ def local_structure_alignment(
     the computation needs no device synchronisation. With fewer than two non-empty clusters
     there is no negative and the loss is exactly zero, still connected to the inputs' graph.
     ``cf_shared`` and ``llm_shared`` must have the same width, since centres are compared by
-    dot product.
+    dot product. Leading dimensions are a batch: ``(*, N, d)`` inputs with ``(*, N)``
+    assignments give ``(*)`` values, one per set, with no loop over the sets.
 
     - [0] DaRec, Yang et al., ICDE 2025, arXiv:2408.08231
 
     Args:
-        cf_shared (Tensor): ``(N, d)`` shared CF representations.
-        llm_shared (Tensor): ``(N, d)`` shared LLM representations of the same entities.
-        assignment (Tensor): ``(N,)`` integer cluster ids in ``[0, num_clusters)``.
+        cf_shared (Tensor): ``(N, d)`` shared CF representations, or a batch ``(*, N, d)``.
+        llm_shared (Tensor): shared LLM representations of the same entities (same shape).
+        assignment (Tensor): ``(N,)`` (or ``(*, N)``) integer cluster ids in ``[0, num_clusters)``.
         num_clusters (int): the number of clusters :math:`K \geq 1`.
         temperature (float, optional): the InfoNCE temperature :math:`\tau > 0`.
             (default: ``0.2``)
-        llm_assignment (Tensor, optional): ``(N,)`` cluster ids of the LLM side when each side
+        llm_assignment (Tensor, optional): ``(N,)`` (or ``(*, N)``) cluster ids of the LLM side when each side
             was clustered on its own (cluster :math:`k` of one side matched to cluster :math:`k`
             of the other, e.g. by :func:`match_clusters`); ``assignment`` then holds the CF
             side's ids. A cluster takes part when it is non-empty on both sides.
             (default: :obj:`None`, one assignment for both sides)
 
     Returns:
-        Tensor: the scalar symmetric InfoNCE loss.
+        Tensor: the symmetric InfoNCE loss: a scalar, or ``(*)`` for batched inputs.
 
     Raises:
-        ValueError: if the inputs are not 2-D tensors of the same shape, ``assignment`` does
+        ValueError: if the inputs do not have the same shape ``(*, N, d)``, ``assignment`` does
             not have one integer entry per row, ``num_clusters`` is smaller than 1, or
             ``temperature`` is not positive.
 
@@ -209,13 +226,15 @@ def local_structure_alignment(
         torch.Size([])
         >>> local_structure_alignment(cf, llm, torch.zeros(12, dtype=torch.long), 4).item()
         0.0
+        >>> local_structure_alignment(torch.stack([cf, cf]), torch.stack([llm, cf]), torch.stack([assignment] * 2), 4).shape
+        torch.Size([2])
     """
     check_positive(temperature, "temperature")
-    check_matrix(cf_shared, "cf_shared")
-    check_matrix(llm_shared, "llm_shared")
+    check_batched_matrix(cf_shared, "cf_shared")
+    check_batched_matrix(llm_shared, "llm_shared")
     if cf_shared.shape != llm_shared.shape:
         raise ValueError(
-            "`cf_shared` and `llm_shared` must have the same shape (N, d), got "
+            "`cf_shared` and `llm_shared` must have the same shape (*, N, d), got "
             f"{tuple(cf_shared.shape)} and {tuple(llm_shared.shape)}"
         )
     centres_cf, counts = cluster_centres(cf_shared, assignment, num_clusters)
@@ -224,25 +243,25 @@ def local_structure_alignment(
     else:
         centres_llm, counts_llm = cluster_centres(llm_shared, llm_assignment, num_clusters)
     present = (counts > 0) & (counts_llm > 0)
-    logits = F.normalize(centres_cf, dim=1) @ F.normalize(centres_llm, dim=1).T / temperature
+    logits = F.normalize(centres_cf, dim=-1) @ F.normalize(centres_llm, dim=-1).mT / temperature
     # A pair (k, j) takes part when both clusters are non-empty. The diagonal is always kept so
     # that the rows and columns of empty clusters stay finite until they are weighted out:
     eye = torch.eye(num_clusters, dtype=torch.bool, device=logits.device)
-    pairs = (present.unsqueeze(1) & present.unsqueeze(0)) | eye
+    pairs = (present.unsqueeze(-1) & present.unsqueeze(-2)) | eye
     logits = logits.masked_fill(~pairs, float("-inf"))
-    positives = logits.diagonal()
+    positives = logits.diagonal(dim1=-2, dim2=-1)
     per_cluster = 0.5 * (
-        (torch.logsumexp(logits, dim=1) - positives) + (torch.logsumexp(logits, dim=0) - positives)
+        (torch.logsumexp(logits, dim=-1) - positives) + (torch.logsumexp(logits, dim=-2) - positives)
     )
     weights = present.to(per_cluster.dtype)
-    return (per_cluster * weights).sum() / weights.sum().clamp_min(1.0)
+    return (per_cluster * weights).sum(dim=-1) / weights.sum(dim=-1).clamp_min(1.0)
 
 
 def _check_assignment(assignment: Tensor, x: Tensor) -> None:
     """Raises ``ValueError`` unless ``assignment`` holds one integer id per row of ``x``."""
-    if assignment.dim() != 1 or assignment.shape[0] != x.shape[0]:
+    if assignment.shape != x.shape[:-1]:
         raise ValueError(
-            f"`assignment` must have shape ({x.shape[0]},), one cluster id per row, "
+            f"`assignment` must have shape {tuple(x.shape[:-1])}, one cluster id per row, "
             f"got {tuple(assignment.shape)}"
         )
     if assignment.dtype.is_floating_point or assignment.dtype.is_complex or assignment.dtype == torch.bool:

@@ -16,6 +16,7 @@ def kmeans(
     num_iters: int = 25,
     generator: torch.Generator | None = None,
     tol: float = 1e-6,
+    init: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     r"""Lloyd's k-means with k-means++ seeding, vectorised in torch (runs where ``x`` lives).
 
@@ -29,6 +30,9 @@ def kmeans(
         num_iters (int): maximum Lloyd iterations. (default: :obj:`25`)
         generator (torch.Generator, optional): a CPU generator for the seeding draws.
         tol (float): stop when the centres move less than this (squared, summed). (default: :obj:`1e-6`)
+        init (Tensor, optional): ``(K, d)`` starting centres (e.g. the previous run's, for a
+            warm start that needs fewer iterations and keeps cluster ids stable); k-means++
+            seeding when omitted. (default: :obj:`None`)
 
     Returns:
         ``(centres, assignment)``: ``(K, d)`` and ``(N,)`` long.
@@ -46,16 +50,12 @@ def kmeans(
     if num_iters < 1:
         raise ValueError(f"`num_iters` must be positive, got {num_iters}")
     x = x.detach().float()
-    # k-means++ seeding:
-    first = torch.randint(n, (1,), generator=generator)
-    centres = x[first.to(x.device)]
-    closest = torch.cdist(x, centres).squeeze(1).pow(2)
-    for _ in range(1, num_clusters):
-        weights = closest.double().cpu()
-        weights = weights if weights.sum() > 0 else torch.ones_like(weights)
-        pick = torch.multinomial(weights, 1, generator=generator)
-        centres = torch.cat([centres, x[pick.to(x.device)]])
-        closest = torch.minimum(closest, torch.cdist(x, centres[-1:]).squeeze(1).pow(2))
+    if init is not None:
+        if init.shape != (num_clusters, x.size(1)):
+            raise ValueError(f"`init` must have shape ({num_clusters}, {x.size(1)}), got {tuple(init.shape)}")
+        centres = init.detach().to(x)
+    else:
+        centres = _kmeans_plus_plus(x, num_clusters, generator)
     assignment = torch.cdist(x, centres).argmin(1)
     for _ in range(num_iters):
         sums = torch.zeros_like(centres).index_add_(0, assignment, x)
@@ -71,6 +71,22 @@ def kmeans(
         if shift <= tol:
             break
     return centres, assignment
+
+
+def _kmeans_plus_plus(x: Tensor, num_clusters: int, generator: torch.Generator | None) -> Tensor:
+    """k-means++ seeding: each next centre drawn with probability proportional to the squared
+    distance to the closest centre so far."""
+    n = x.size(0)
+    first = torch.randint(n, (1,), generator=generator)
+    centres = x[first.to(x.device)]
+    closest = torch.cdist(x, centres).squeeze(1).pow(2)
+    for _ in range(1, num_clusters):
+        weights = closest.double().cpu()
+        weights = weights if weights.sum() > 0 else torch.ones_like(weights)
+        pick = torch.multinomial(weights, 1, generator=generator)
+        centres = torch.cat([centres, x[pick.to(x.device)]])
+        closest = torch.minimum(closest, torch.cdist(x, centres[-1:]).squeeze(1).pow(2))
+    return centres
 
 
 def match_clusters(reference: Tensor, other: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from darec.functional._checks import check_matrix, check_nonempty, check_positive, check_same_shape
+from darec.functional._checks import check_batched_matrix, check_positive, check_same_shape
 
 __all__ = ["orthogonality", "uniformity"]
 
@@ -26,18 +26,19 @@ def orthogonality(shared: Tensor, specific: Tensor) -> Tensor:
     The value lies in :math:`[0, 1]`: 0 when every pair is orthogonal, 1 when every pair is
     collinear. This is one side; DaRec adds the CF side and the LLM side together, which is left
     to the caller. A zero row counts as orthogonal to everything (its cosine is taken as 0).
+    Leading dimensions are a batch: ``(*, N, d)`` inputs give ``(*)`` values, one per set.
 
     - [0] DaRec, Yang et al., ICDE 2025, arXiv:2408.08231
 
     Args:
-        shared (Tensor): ``(N, d)`` shared representations.
-        specific (Tensor): ``(N, d)`` specific representations of the same entities, row for row.
+        shared (Tensor): ``(N, d)`` shared representations, or a batch ``(*, N, d)`` of sets.
+        specific (Tensor): specific representations of the same entities, row for row (same shape).
 
     Returns:
-        Tensor: the scalar mean squared cosine.
+        Tensor: the mean squared cosine: a scalar, or ``(*)`` for batched inputs.
 
     Raises:
-        ValueError: if an input is not 2-D or has no rows, or if the shapes differ.
+        ValueError: if an input has fewer than 2 dimensions or no rows, or if the shapes differ.
 
     Example:
         >>> import torch
@@ -47,13 +48,16 @@ def orthogonality(shared: Tensor, specific: Tensor) -> Tensor:
         0.0
         >>> orthogonality(shared, 5 * shared).item()
         1.0
+        >>> orthogonality(torch.stack([shared, shared]), torch.stack([shared, -shared]))  # a batch of two sets
+        tensor([1., 1.])
     """
-    check_matrix(shared, "shared")
-    check_matrix(specific, "specific")
+    check_batched_matrix(shared, "shared")
+    check_batched_matrix(specific, "specific")
     check_same_shape(shared, specific, "shared", "specific")
-    check_nonempty(shared, "shared")
-    cosine = (F.normalize(shared, dim=1) * F.normalize(specific, dim=1)).sum(dim=1)
-    return cosine.pow(2).mean()
+    if shared.shape[-2] == 0:
+        raise ValueError(f"`shared` must have at least one row, got shape {tuple(shared.shape)}")
+    cosine = (F.normalize(shared, dim=-1) * F.normalize(specific, dim=-1)).sum(dim=-1)
+    return cosine.pow(2).mean(dim=-1)
 
 
 def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
@@ -67,25 +71,29 @@ def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
             \exp\!\left( -t \, \lVert n(x_i) - n(x_j) \rVert_2^2 \right)
 
     The value is at most 0 (reached when all rows point the same way) and decreases as the rows
-    spread out. It is computed with ``logsumexp`` over the Gram matrix of the normalised rows
-    (:math:`\lVert n(x_i) - n(x_j) \rVert^2 = 2 - 2 \langle n(x_i), n(x_j) \rangle`), which
-    keeps it finite for large ``t`` and keeps its gradient finite for duplicated rows. Memory
-    is :math:`O(N^2)`.
+    spread out. It is computed from the Gram matrix of the normalised rows
+    (:math:`\lVert n(x_i) - n(x_j) \rVert^2 = 2 - 2 \langle n(x_i), n(x_j) \rangle`), so every
+    exponent lies in :math:`[-4t, 0]`. For ``t`` up to 10 in single or double precision the
+    exponentials are summed directly (in place, three passes over the :math:`N \times N` matrix);
+    otherwise, and for half precision, ``logsumexp`` keeps the value finite. Either way the
+    gradient stays finite for duplicated rows. Memory is :math:`O(N^2)`. Leading dimensions are
+    a batch: ``(*, N, d)`` gives ``(*)`` values, one per set, in one batched product.
 
     - [0] Understanding Contrastive Representation Learning through Alignment and Uniformity on
       the Hypersphere, Wang & Isola, ICML 2020, arXiv:2005.10242
     - [1] DaRec, Yang et al., ICDE 2025, arXiv:2408.08231 (applied to the specific parts)
 
     Args:
-        x (Tensor): ``(N, d)`` representations, :math:`N \geq 2`.
+        x (Tensor): ``(N, d)`` representations, :math:`N \geq 2`, or a batch ``(*, N, d)`` of sets.
         t (float, optional): the temperature of the Gaussian potential, :math:`t > 0`.
             (default: ``2.0``)
 
     Returns:
-        Tensor: the scalar uniformity loss.
+        Tensor: the uniformity loss: a scalar, or ``(*)`` for batched input.
 
     Raises:
-        ValueError: if ``x`` is not 2-D, has fewer than two rows, or ``t`` is not positive.
+        ValueError: if ``x`` has fewer than 2 dimensions or fewer than two rows, or ``t`` is not
+            positive.
 
     Example:
         >>> import torch
@@ -94,14 +102,28 @@ def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
         -4.0
         >>> abs(uniformity(torch.ones(3, 2)).item()) < 1e-6  # all rows identical: the maximum, 0
         True
+        >>> uniformity(torch.stack([torch.eye(4), torch.ones(4, 4)])).round(decimals=4).tolist()  # a batch
+        [-4.0, 0.0]
     """
-    check_matrix(x, "x")
+    check_batched_matrix(x, "x")
     check_positive(t, "t")
-    n = x.shape[0]
+    n = x.shape[-2]
     if n < 2:
         raise ValueError(f"`x` must have at least 2 rows to form pairs, got shape {tuple(x.shape)}")
-    z = F.normalize(x, dim=1)
-    sq_dist = (2.0 - 2.0 * (z @ z.T)).clamp_min(0.0)
+    log_pairs = math.log(n * (n - 1))
+    # exp(-t ||z_i - z_j||^2) = exp(2t <z_i, z_j>) exp(-2t): the scale 2t goes into the rows
+    # (N x d numbers) instead of the N x N product, and exp(-2t) comes out of the log.
+    z = F.normalize(x, dim=-1) * math.sqrt(2.0 * t)
+    logits = z @ z.mT
+    if t <= _DIRECT_SUM_MAX_T and logits.dtype in (torch.float32, torch.float64):
+        # exp(2t <z_i, z_j>) lies in [exp(-2t), exp(2t)]: no overflow or underflow for t <= 10.
+        # In place on the fresh product (its backward only needs z); the diagonal is set to -inf
+        # before the exponential, so self-pairs add nothing to the sum or its gradient.
+        logits.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
+        return logits.exp_().sum(dim=(-2, -1)).log() - 2.0 * t - log_pairs
     self_pairs = torch.eye(n, dtype=torch.bool, device=x.device)
-    logits = (-t * sq_dist).masked_fill(self_pairs, float("-inf"))
-    return torch.logsumexp(logits.flatten(), dim=0) - math.log(n * (n - 1))
+    logits = logits.masked_fill(self_pairs, float("-inf"))
+    return torch.logsumexp(logits.flatten(-2), dim=-1) - 2.0 * t - log_pairs
+
+
+_DIRECT_SUM_MAX_T = 10.0

@@ -11,6 +11,7 @@ from darec.losses.global_structure_alignment_loss import GlobalStructureAlignmen
 from darec.losses.local_structure_alignment_loss import LocalStructureAlignmentLoss
 from darec.losses.orthogonality_regularizer import OrthogonalityRegularizer
 from darec.losses.projection_head import ProjectionHead
+from darec.losses.stacked_projection_head import StackedProjectionHead
 from darec.losses.uniformity_regularizer import UniformityRegularizer
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "LocalStructureAlignmentLoss",
     "OrthogonalityRegularizer",
     "ProjectionHead",
+    "StackedProjectionHead",
     "UniformityRegularizer",
 ]

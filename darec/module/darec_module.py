@@ -13,10 +13,10 @@ from torch import Tensor, nn
 from darec.backbones.graph import normalized_adjacency, use_symmetric_spmm
 from darec.backbones.protocol import check_backbone
 from darec.functional import bpr_loss, orthogonality, uniformity
-from darec.losses import ProjectionHead
+from darec.losses import StackedProjectionHead
 from darec.metrics import rank_items, ranking_metrics
 from darec.module.objective import AlignmentObjective
-from darec.module.views import SideViews
+from darec.module.views import SideViews, sum_over_sides
 from darec.utils.spec import build_from_spec, init_spec
 
 __all__ = ["DaRecModule"]
@@ -40,6 +40,17 @@ def _drop_excluded(items: Tensor, scores: Tensor, exclude: Tensor | None) -> tup
         return items, scores
     filler = exclude.gather(1, items)
     return items.masked_fill(filler, -1), scores.masked_fill(filler, float("-inf"))
+
+
+def _sum_over_row_blocks(loss: Any, sizes: list[int], *tensors: Tensor) -> Tensor:
+    """Sums a batched ``loss`` over consecutive row blocks of ``sizes`` rows (the sides of a step).
+
+    The rows of ``(*, sum(sizes), d)`` tensors are one block per side; with blocks of equal size
+    they are a free ``(*, sides, N, d)`` view and ``loss`` runs once."""
+    if len(set(sizes)) == 1:
+        return loss(*(t.unflatten(-2, (len(sizes), sizes[0])) for t in tensors)).sum()
+    blocks = [t.split(sizes, dim=-2) for t in tensors]
+    return torch.stack([loss(*args).sum() for args in zip(*blocks)]).sum()
 
 
 class _EmbeddingCall(nn.Module):
@@ -89,11 +100,12 @@ class DaRecModule(L.LightningModule):
         num_users (int, optional): number of users; taken from the data module when omitted.
         num_items (int, optional): number of items; taken from the data module when omitted.
         lr (float): Adam learning rate. (default: :obj:`1e-3`)
-        weight_decay (float): :math:`\lambda`, the L2 penalty added to the loss. (default: :obj:`1e-7`)
+        weight_decay (float): :math:`\lambda`, the L2 penalty. (default: :obj:`1e-7`)
         l2_on (str): what the L2 penalty covers: ``"params"``, every trainable parameter
-            (:math:`\lVert\Theta\rVert^2`); ``"batch"``, the batch's rows of the backbone's input
-            embedding table, halved and divided by the batch size (the LightGCN authors' choice).
-            (default: :obj:`"params"`)
+            (:math:`\lVert\Theta\rVert^2`, applied by Adam as ``weight_decay=2 * lambda``, the same
+            gradient; see :meth:`configure_optimizers`); ``"batch"``, the batch's rows of the
+            backbone's input embedding table, halved and divided by the batch size (the LightGCN
+            authors' choice; added to the loss). (default: :obj:`"params"`)
         init_std (float, optional): re-initialise every :class:`~torch.nn.Embedding` of the backbone
             with :math:`\mathcal{N}(0, \sigma^2)` (the LightGCN authors use 0.1); by default the
             backbone keeps its own initialisation. (default: :obj:`None`)
@@ -196,6 +208,8 @@ class DaRecModule(L.LightningModule):
         self._term_specs: dict[str, dict[str, Any]] = {}
         self._bound_to: Any = None
         self._cf_dim: int | None = None
+        self._epoch_sums: dict[str, Tensor] = {}
+        self._epoch_count = 0
         self.register_buffer("text_user", torch.empty(0), persistent=False)
         self.register_buffer("text_item", torch.empty(0), persistent=False)
 
@@ -312,18 +326,18 @@ class DaRecModule(L.LightningModule):
         return (alpha if orth is None else orth), (alpha if unif is None else unif)
 
     def _build_heads(self, cf_dim: int, text_dim: int, align_dim: int, full: bool = True) -> None:
-        """The four projection heads; with ``full=False`` (no disentangling) only the LLM -> CF-width head."""
+        """The four projection heads, as one :class:`~darec.losses.StackedProjectionHead` per side
+        (head 0: shared, head 1: specific); with ``full=False`` (no disentangling) only the LLM -> CF-width head."""
+        hidden = self.hparams.head_hidden_dim
         if not full:
             if align_dim != cf_dim:
                 raise ValueError("without disentangling the shared space is the CF space: align_dim must equal cf_dim")
-            self.heads = nn.ModuleDict({"llm_shared": ProjectionHead(text_dim, cf_dim, self.hparams.head_hidden_dim)})
+            self.heads = nn.ModuleDict({"llm": StackedProjectionHead(text_dim, cf_dim, hidden, num_heads=1)})
         else:
             self.heads = nn.ModuleDict(
                 {
-                    "cf_shared": ProjectionHead(cf_dim, align_dim, self.hparams.head_hidden_dim),
-                    "cf_specific": ProjectionHead(cf_dim, align_dim, self.hparams.head_hidden_dim),
-                    "llm_shared": ProjectionHead(text_dim, align_dim, self.hparams.head_hidden_dim),
-                    "llm_specific": ProjectionHead(text_dim, align_dim, self.hparams.head_hidden_dim),
+                    "cf": StackedProjectionHead(cf_dim, align_dim, hidden, num_heads=2),
+                    "llm": StackedProjectionHead(text_dim, align_dim, hidden, num_heads=2),
                 }
             )
         if self._trainer is not None:
@@ -381,36 +395,63 @@ class DaRecModule(L.LightningModule):
         if self.hparams.score_with == "disentangled":
             if self.heads is None:
                 raise RuntimeError("score_with='disentangled' needs the disentangling heads")
-            emb = torch.cat([self.heads["cf_shared"](emb), self.heads["cf_specific"](emb)], dim=-1)
+            shared, specific = self.heads["cf"](emb)
+            emb = torch.cat([shared, specific], dim=-1)
         return emb
 
-    def _side_views(self, emb: Tensor, batch: dict[str, Tensor], masked: Tensor | None) -> dict[str, SideViews]:
-        index = {"user": torch.unique(batch["user"]), "item": torch.unique(torch.cat([batch["pos"], batch["neg"]]))}
+    def _distinct(self, ids: Tensor, count: int) -> Tensor:
+        """The distinct ids of a step (sorted), at most ``align_batch_size`` of them drawn at random.
+
+        A scatter into a ``(count,)`` mask and ``nonzero`` (linear time) instead of ``torch.unique``
+        (a sort of the whole batch)."""
+        seen = torch.zeros(count, dtype=torch.bool, device=ids.device).index_fill_(0, ids, True)
+        distinct = seen.nonzero().squeeze(1)
         cap = self.hparams.align_batch_size
-        if cap is not None:
-            index = {
-                side: ids[torch.randperm(len(ids), device=ids.device)[:cap]] if len(ids) > cap else ids
-                for side, ids in index.items()
-            }
+        if cap is not None and len(distinct) > cap:
+            distinct = distinct[torch.randperm(len(distinct), device=distinct.device)[:cap]]
+        return distinct
+
+    def _side_views(
+        self, emb: Tensor, batch: dict[str, Tensor], masked: Tensor | None
+    ) -> tuple[dict[str, SideViews], Tensor | None, list[int]]:
+        """The step's views per side, plus the stacked projections and the row count of each side.
+
+        Both sides' rows go through one gather and one pass of each head; the views are slices of
+        ``parts``, the ``(2, 2, N_user + N_item, d_a)`` projections ([CF, LLM] x [shared, specific]),
+        which is ``None`` without the four heads."""
+        sides = self.text_sides
+        ids = {"user": batch["user"], "item": torch.cat([batch["pos"], batch["neg"]])}
+        count = {"user": self.num_users, "item": self.num_items}
         offset = {"user": 0, "item": self.num_users}
-        views = {}
-        for side in self.text_sides:
-            nodes = index[side] + offset[side]
-            cf = emb[nodes]
-            llm = getattr(self, f"text_{side}")[index[side]]
-            view = SideViews(index=index[side], cf=cf, llm=llm)
-            if self.heads is not None:
-                view.cf_shared, view.cf_specific, view.llm_shared, view.llm_specific = self._project(cf, llm)
-            if masked is not None:
-                view.masked = masked[nodes]
-            views[side] = view
-        return views
+        index = {side: self._distinct(ids[side], count[side]) for side in sides}
+        nodes = torch.cat([index[side] + offset[side] for side in sides])
+        cf = emb.index_select(0, nodes)
+        llm = torch.cat([getattr(self, f"text_{side}").index_select(0, index[side]) for side in sides])
+        columns = {"cf": cf, "llm": llm}
+        parts = None
+        if self.heads is not None and "cf" in self.heads:
+            parts = torch.stack([self.heads["cf"](cf), self.heads["llm"](llm)])
+            columns.update(cf_shared=parts[0, 0], cf_specific=parts[0, 1], llm_shared=parts[1, 0], llm_specific=parts[1, 1])
+        elif self.heads is not None:  # no disentangling: E^C itself is the shared part
+            columns.update(cf_shared=cf, llm_shared=self.heads["llm"](llm)[0])
+        if masked is not None:
+            columns["masked"] = masked[nodes]
+        sizes = [len(index[side]) for side in sides]
+        pieces = {name: column.split(sizes) for name, column in columns.items()}
+        views = {
+            side: SideViews(index=index[side], **{name: piece[s] for name, piece in pieces.items()})
+            for s, side in enumerate(sides)
+        }
+        return views, parts, sizes
 
     def _project(self, cf: Tensor, llm: Tensor) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
-        heads = self.heads
-        if "cf_shared" not in heads:  # no disentangling: E^C is the shared part itself
-            return cf, None, heads["llm_shared"](llm), None
-        return heads["cf_shared"](cf), heads["cf_specific"](cf), heads["llm_shared"](llm), heads["llm_specific"](llm)
+        """``(cf_shared, cf_specific, llm_shared, llm_specific)`` of ``(N, d)`` rows (specific parts
+        ``None`` without disentangling, where E^C itself is the shared part)."""
+        if "cf" not in self.heads:
+            return cf, None, self.heads["llm"](llm)[0], None
+        cf_shared, cf_specific = self.heads["cf"](cf)
+        llm_shared, llm_specific = self.heads["llm"](llm)
+        return cf_shared, cf_specific, llm_shared, llm_specific
 
     @torch.no_grad()
     def shared_spaces(self) -> dict[str, tuple[Tensor, Tensor]]:
@@ -426,22 +467,17 @@ class DaRecModule(L.LightningModule):
             out[side] = (cf_shared, llm_shared)
         return out
 
-    def _regularizers(self, views: dict[str, SideViews], weights: tuple[float, float]) -> dict[str, Tensor]:
-        """Orthogonality and uniformity summed over sides and over the CF and LLM parts (skipped at weight 0)."""
-        orth, unif = [], []
-        for view in views.values():
-            for shared, specific in ((view.cf_shared, view.cf_specific), (view.llm_shared, view.llm_specific)):
-                if weights[0] > 0:
-                    orth.append(orthogonality(shared, specific))
-                if weights[1] > 0:
-                    unif.append(uniformity(specific))
-                    if self.hparams.uniformity_on_shared:
-                        unif.append(uniformity(shared))
+    def _regularizers(self, parts: Tensor, sizes: list[int], weights: tuple[float, float]) -> dict[str, Tensor]:
+        """Orthogonality and uniformity summed over sides and over the CF and LLM parts (skipped at weight 0).
+
+        ``parts`` is the ``(2, 2, N, d_a)`` stack of :meth:`_side_views`; the CF and LLM parts (and
+        both sides, when they have as many rows) go through one batched call."""
         out = {}
-        if orth:
-            out["orthogonality"] = torch.stack(orth).sum()
-        if unif:
-            out["uniformity"] = torch.stack(unif).sum()
+        if weights[0] > 0:
+            out["orthogonality"] = _sum_over_row_blocks(orthogonality, sizes, parts[:, 0], parts[:, 1])
+        if weights[1] > 0:
+            spread = parts.flatten(0, 1) if self.hparams.uniformity_on_shared else parts[:, 1]
+            out["uniformity"] = _sum_over_row_blocks(uniformity, sizes, spread)
         return out
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -456,23 +492,21 @@ class DaRecModule(L.LightningModule):
             emb = self._propagate(masked_nodes, generative.mask_token)
         else:
             emb = self._propagate()
-        eu, ep, en = emb[users], emb[pos + self.num_users], emb[neg + self.num_users]
+        # One index_select (its backward is a scatter-add; advanced indexing's sorts the indices):
+        eu, ep, en = emb.index_select(0, torch.cat([users, pos + self.num_users, neg + self.num_users])).split(len(users))
         bpr = bpr_loss((eu * ep).sum(-1), (eu * en).sum(-1))
         loss = bpr
         logs = {"train/bpr": bpr}
-        if self.hparams.weight_decay > 0:
-            if self.hparams.l2_on == "batch":  # LightGCN authors: the batch rows of the input table
-                _, table = self._input_table()
-                rows = torch.cat([users, pos + self.num_users, neg + self.num_users])
-                l2 = table[rows].pow(2).sum() / (2 * len(users))
-            else:
-                l2 = torch.stack([p.pow(2).sum() for p in self._trainable_parameters()]).sum()
-            loss = loss + self.hparams.weight_decay * l2
+        if self.hparams.weight_decay > 0 and self.hparams.l2_on == "batch":
+            # LightGCN authors: the batch rows of the input table (l2_on="params" is Adam's weight decay)
+            _, table = self._input_table()
+            rows = torch.cat([users, pos + self.num_users, neg + self.num_users])
+            loss = loss + self.hparams.weight_decay * table[rows].pow(2).sum() / (2 * len(users))
         if self.heads is not None or len(self.objective):
-            views = self._side_views(emb, batch, masked)
+            views, parts, sizes = self._side_views(emb, batch, masked)
             w_orth, w_unif = self._regularizer_weights
-            if self.heads is not None and "cf_specific" in self.heads and (w_orth > 0 or w_unif > 0):
-                regs = self._regularizers(views, (w_orth, w_unif))
+            if parts is not None and (w_orth > 0 or w_unif > 0):
+                regs = self._regularizers(parts, sizes, (w_orth, w_unif))
                 weight = {"orthogonality": w_orth, "uniformity": w_unif}
                 loss = loss + sum(weight[name] * value for name, value in regs.items())
                 logs.update({f"train/{k}": v for k, v in regs.items()})
@@ -480,18 +514,32 @@ class DaRecModule(L.LightningModule):
                 total, parts = self.objective(views)
                 loss = loss + total
                 logs.update({f"train/{k}": v for k, v in parts.items()})
-                logs.update({f"train/weight_{k}": torch.tensor(w) for k, w in self.objective.weights.items()})
         logs["train/loss"] = loss
-        self.log_dict(logs, batch_size=len(users), on_step=False, on_epoch=True, prog_bar=False)
+        self._accumulate(logs, len(users))
         return loss
 
-    def _trainable_parameters(self) -> list[Tensor]:
-        """Trainable parameters, listed once per set of sub-modules (heads and terms join in setup)."""
-        key = (id(self.heads), tuple(self.objective.terms.keys()))
-        if getattr(self, "_trainable_key", None) != key:
-            self._trainable = [p for p in self.parameters() if p.requires_grad]
-            self._trainable_key = key
-        return self._trainable
+    def _accumulate(self, logs: dict[str, Tensor], batch_size: int) -> None:
+        """Adds a step's losses to the epoch's running sums (one in-place add per key, no sync).
+
+        Logged once per epoch by :meth:`on_train_epoch_end`, as Lightning's ``on_epoch=True`` would
+        (the mean over steps weighted by batch size), without Lightning's per-step, per-key
+        logging cost."""
+        for key, value in logs.items():
+            if key in self._epoch_sums:
+                self._epoch_sums[key].add_(value.detach(), alpha=batch_size)
+            else:
+                self._epoch_sums[key] = value.detach() * batch_size
+        self._epoch_count += batch_size
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_sums, self._epoch_count = {}, 0
+
+    def on_train_epoch_end(self) -> None:
+        if self._epoch_count:
+            means = {key: total / self._epoch_count for key, total in self._epoch_sums.items()}
+            means.update({f"train/weight_{k}": float(w) for k, w in self.objective.weights.items()})
+            self.log_dict(means, on_step=False, on_epoch=True, batch_size=self._epoch_count)
+        self._epoch_sums, self._epoch_count = {}, 0
 
     def _log_protocol(self) -> None:
         """Records how the data were built and evaluated next to the results (the logger's hparams)."""
@@ -507,7 +555,18 @@ class DaRecModule(L.LightningModule):
         self._log_protocol()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        """Adam over all trainable parameters.
+
+        With ``l2_on="params"`` the penalty :math:`\lambda \lVert\Theta\rVert^2` is applied as
+        Adam's ``weight_decay=2 * lambda``, which adds exactly its gradient :math:`2 \lambda \Theta`
+        to every parameter's gradient (in the fused kernel, instead of two operations per
+        parameter in every step); ``train/loss`` therefore does not include it. Adam runs fused
+        (one kernel for all parameters) on CPU and CUDA.
+        """
+        decay = 2.0 * self.hparams.weight_decay if self.hparams.l2_on == "params" else 0.0
+        params = [p for p in self.parameters() if p.requires_grad]
+        fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+        return torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=decay, fused=fused or None)
 
     # -- evaluation --------------------------------------------------------------------------
     def _scores(self, users: Tensor) -> Tensor:
@@ -630,14 +689,17 @@ class DaRecModule(L.LightningModule):
                 weight = spec.pop("weight", 0.0)
                 self.add_term(name, build_from_spec(spec), weight)
         weights = checkpoint.get("state_dict", {})
-        if self.heads is None and "heads.llm_shared.layers.0.weight" in weights:
-            # Rebuild the heads with the shapes they were saved with:
-            names = [n for n in ("cf_shared", "cf_specific", "llm_shared", "llm_specific") if f"heads.{n}.layers.0.weight" in weights]
-            shapes = {
-                name: (weights[f"heads.{name}.layers.0.weight"].shape, weights[f"heads.{name}.layers.2.weight"].shape)
-                for name in names
-            }
+        if self.heads is None and "heads.llm.weight1" in weights:
+            # Rebuild the heads with the shapes they were saved with: weight1 is (heads, in, hidden), weight2 (heads, hidden, out)
             self.heads = nn.ModuleDict(
-                {name: ProjectionHead(first[1], last[0], first[0]) for name, (first, last) in shapes.items()}
+                {
+                    name: StackedProjectionHead(
+                        weights[f"heads.{name}.weight1"].shape[1],
+                        weights[f"heads.{name}.weight2"].shape[2],
+                        weights[f"heads.{name}.weight1"].shape[2],
+                        num_heads=weights[f"heads.{name}.weight1"].shape[0],
+                    )
+                    for name in ("cf", "llm")
+                    if f"heads.{name}.weight1" in weights
+                }
             )
-

@@ -15,7 +15,7 @@ from darec.losses import (
     GlobalStructureAlignmentLoss,
     LocalStructureAlignmentLoss,
 )
-from darec.module.views import SideViews
+from darec.module.views import SideViews, sum_over_sides
 
 __all__ = ["ContrastiveTerm", "GenerativeTerm", "GlobalStructureTerm", "LocalStructureTerm"]
 
@@ -45,7 +45,8 @@ class GlobalStructureTerm(nn.Module):
         self.loss = GlobalStructureAlignmentLoss(mode=mode, temperature=temperature)
 
     def forward(self, views: Views) -> Tensor:
-        return torch.stack([self.loss(*_shared(v, "global")) for v in views.values()]).sum()
+        shared = [_shared(v, "global") for v in views.values()]
+        return sum_over_sides(self.loss, [cf for cf, _ in shared], [llm for _, llm in shared])
 
 
 class LocalStructureTerm(nn.Module):
@@ -77,19 +78,23 @@ class LocalStructureTerm(nn.Module):
         setattr(self, f"assignment_{side}", assignment.to(device=buffer.device, dtype=torch.long))
 
     def forward(self, views: Views) -> Tensor:
-        losses = []
+        cf, llm, rows, unassigned = [], [], [], []
         for side, view in views.items():
             cf_shared, llm_shared = _shared(view, "local")
             assignment = getattr(self, f"assignment_{side}")
             if assignment.numel() == 0:
-                losses.append(cf_shared.sum() * 0.0)
+                unassigned.append(cf_shared.sum() * 0.0)
                 continue
-            rows = assignment[view.index]
-            if rows.dim() == 2:  # per-side clustering: (CF id, matched LLM id)
-                losses.append(self.loss(cf_shared, llm_shared, rows[:, 0], rows[:, 1]))
-            else:
-                losses.append(self.loss(cf_shared, llm_shared, rows))
-        return torch.stack(losses).sum()
+            cf.append(cf_shared)
+            llm.append(llm_shared)
+            rows.append(assignment[view.index])
+        if not cf:
+            return torch.stack(unassigned).sum()
+        if rows[0].dim() == 2:  # per-side clustering: (CF id, matched LLM id)
+            loss = sum_over_sides(self.loss, cf, llm, [r[:, 0] for r in rows], [r[:, 1] for r in rows])
+        else:
+            loss = sum_over_sides(self.loss, cf, llm, rows)
+        return loss + sum(unassigned)
 
 
 class ContrastiveTerm(nn.Module):

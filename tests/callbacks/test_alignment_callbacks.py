@@ -101,7 +101,7 @@ def test_callback_registers_term_logs_it_and_optimises_it(tmp_path, name):
     assert {id(p) for p in term.parameters()} <= module_params & optimised
     # heads only where the term needs the shared parts
     if term_type.needs_shared:
-        assert set(model.heads) == {"cf_shared", "cf_specific", "llm_shared", "llm_specific"}
+        assert set(model.heads) == {"cf", "llm"} and model.heads["cf"].num_heads == 2
     else:
         assert model.heads is None
 

@@ -128,13 +128,38 @@ def test_assignment_is_checkpointed_and_restored(tmp_path, monkeypatch):
 def test_state_dict_round_trip():
     callback = LocalStructureAlignment(num_clusters=K)
     callback.assignments = {"user": torch.tensor([0, 1, 2]), "item": torch.tensor([[1, 0], [2, 2]])}
+    callback.centres = {"user": torch.randn(K, 3)}
     callback.refreshed_at = 7
     state = callback.state_dict()
     other = LocalStructureAlignment(num_clusters=K, seed=99)
     other.load_state_dict(state)
     assert other.refreshed_at == 7
     assert torch.equal(other.assignments["item"], callback.assignments["item"])
+    assert torch.equal(other.centres["user"], callback.centres["user"])
     assert torch.equal(other.generator.get_state(), callback.generator.get_state())
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_refreshes_warm_start_from_the_previous_centres(tmp_path, monkeypatch, warm_start):
+    import darec.callbacks.local_structure_alignment as module
+
+    inits = []
+    original = module.kmeans
+
+    def spy(x, k, num_iters, generator=None, init=None):
+        inits.append(init)
+        return original(x, k, num_iters, generator=generator, init=init)
+
+    monkeypatch.setattr(module, "kmeans", spy)
+    callback = LocalStructureAlignment(num_clusters=K, weight=0.1, warm_start=warm_start)
+    _s.make_trainer(tmp_path, max_epochs=2, callbacks=[callback]).fit(_model(), datamodule=_s.make_datamodule(tmp_path))
+    assert len(inits) == 4  # two refreshes x (users, items)
+    assert inits[0] is None and inits[1] is None  # the first refresh seeds with k-means++
+    if warm_start:
+        assert all(init is not None and init.shape[0] == K for init in inits[2:])
+    else:
+        assert inits[2] is None and inits[3] is None
+    assert set(callback.centres) == {"user", "item"}
 
 
 def test_callback_survives_pickling_with_its_generator_state():

@@ -117,17 +117,33 @@ def test_global_gradients(mode):
 
 
 def test_global_errors():
-    message = r"`cf_shared` and `llm_shared` must have the same number of rows, got 4 and 5"
+    message = r"`cf_shared` and `llm_shared` must have the same number of rows \(and batch dimensions\), got shapes \(4, 3\) and \(5, 3\)"
     with pytest.raises(ValueError, match=message):
         global_structure_alignment(torch.randn(4, 3), torch.randn(5, 3))
+    with pytest.raises(ValueError, match=r"must have the same number of rows \(and batch dimensions\)"):
+        global_structure_alignment(torch.randn(2, 4, 3), torch.randn(3, 4, 3))
     with pytest.raises(ValueError, match=r"`mode` must be one of \('mse', 'kl'\), got 'cosine'"):
         global_structure_alignment(torch.randn(4, 3), torch.randn(4, 3), mode="cosine")
     with pytest.raises(ValueError, match=r"`temperature` must be > 0"):
         global_structure_alignment(torch.randn(4, 3), torch.randn(4, 3), mode="kl", temperature=-1.0)
-    with pytest.raises(ValueError, match=r"`llm_shared` must be a 2-D tensor"):
+    with pytest.raises(ValueError, match=r"`llm_shared` must be a tensor of shape \(N, d\) or \(\*, N, d\)"):
         global_structure_alignment(torch.randn(4, 3), torch.randn(4))
     with pytest.raises(ValueError, match=r"`cf_shared` must have at least one row"):
         global_structure_alignment(torch.randn(0, 3), torch.randn(0, 3))
+
+
+@pytest.mark.parametrize("mode, temperature", [("mse", 1.0), ("kl", 0.3)])
+def test_global_batched_matches_one_set_at_a_time(mode, temperature):
+    torch.manual_seed(6)
+    cf, llm = torch.randn(2, 3, 7, 4, dtype=torch.float64), torch.randn(2, 3, 7, 5, dtype=torch.float64)
+    out = global_structure_alignment(cf, llm, mode=mode, temperature=temperature)
+    assert out.shape == (2, 3)
+    for b in range(2):
+        for c in range(3):
+            expected = naive_global(cf[b, c], llm[b, c], mode, temperature)
+            assert out[b, c].item() == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    args = (leaf64(2, 5, 3), leaf64(2, 5, 4))
+    assert torch.autograd.gradcheck(lambda a, b: global_structure_alignment(a, b, mode=mode, temperature=temperature), args)
 
 
 # cluster centres
@@ -163,8 +179,10 @@ def test_cluster_centres_errors():
         cluster_centres(x, torch.zeros(4), 2)
     with pytest.raises(ValueError, match=r"`num_clusters` must be >= 1"):
         cluster_centres(x, torch.zeros(4, dtype=torch.long), 0)
-    with pytest.raises(ValueError, match=r"`x` must be a 2-D tensor"):
+    with pytest.raises(ValueError, match=r"`x` must be a tensor of shape \(N, d\) or \(\*, N, d\)"):
         cluster_centres(torch.randn(4), torch.zeros(4, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match=r"`assignment` must have shape \(2, 4\)"):
+        cluster_centres(torch.randn(2, 4, 3), torch.zeros(4, dtype=torch.long), 2)
 
 
 # local structure alignment
@@ -233,6 +251,40 @@ def test_local_gradients_with_empty_clusters():
     assert cf.grad.abs().sum() > 0 and llm.grad.abs().sum() > 0
     args = (leaf64(10, 3), leaf64(10, 3))
     assert torch.autograd.gradcheck(lambda a, b: local_structure_alignment(a, b, assignment, 8, 0.5), args)
+
+
+def test_cluster_centres_batched_match_one_set_at_a_time():
+    torch.manual_seed(7)
+    x = torch.randn(2, 3, 9, 4, dtype=torch.float64)
+    assignment = torch.randint(0, 5, (2, 3, 9))
+    centres, counts = cluster_centres(x, assignment, 5)
+    assert centres.shape == (2, 3, 5, 4) and counts.shape == (2, 3, 5)
+    for b in range(2):
+        for c in range(3):
+            expected, expected_counts = naive_centres(x[b, c], assignment[b, c], 5)
+            assert torch.allclose(centres[b, c], torch.tensor(expected, dtype=torch.float64))
+            assert counts[b, c].tolist() == expected_counts
+
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_local_batched_matches_one_set_at_a_time(separate):
+    torch.manual_seed(8)
+    cf, llm = torch.randn(3, 12, 4, dtype=torch.float64), torch.randn(3, 12, 4, dtype=torch.float64)
+    assignment = torch.randint(0, 4, (3, 12))
+    assignment[1] = 0  # one set with a single non-empty cluster: its value is 0
+    llm_assignment = torch.randint(0, 4, (3, 12)) if separate else None
+    out = local_structure_alignment(cf, llm, assignment, 4, temperature=0.5, llm_assignment=llm_assignment)
+    assert out.shape == (3,)
+    for b in range(3):
+        one = local_structure_alignment(
+            cf[b], llm[b], assignment[b], 4, temperature=0.5, llm_assignment=None if llm_assignment is None else llm_assignment[b]
+        )
+        assert out[b].item() == pytest.approx(one.item(), rel=1e-12, abs=1e-12)
+        if not separate:
+            assert out[b].item() == pytest.approx(naive_local(cf[b], llm[b], assignment[b], 4, 0.5), rel=1e-9, abs=1e-12)
+    args = (leaf64(2, 10, 3), leaf64(2, 10, 3))
+    ids = torch.randint(0, 4, (2, 10))
+    assert torch.autograd.gradcheck(lambda a, b: local_structure_alignment(a, b, ids, 4, 0.5), args)
 
 
 def test_local_errors():

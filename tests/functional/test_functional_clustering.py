@@ -47,6 +47,26 @@ def test_kmeans_with_as_many_clusters_as_points():
     torch.testing.assert_close(centres[assignment], x)
 
 
+def test_kmeans_warm_start_from_its_own_centres_is_a_fixed_point():
+    x, labels = _blobs(k=4, dim=4)
+    centres, assignment = kmeans(x, 4, generator=torch.Generator().manual_seed(1))
+    again, reassigned = kmeans(x, 4, num_iters=1, init=centres)  # one iteration suffices
+    assert torch.equal(reassigned, assignment)  # same ids: cluster k stays cluster k
+    torch.testing.assert_close(again, centres)
+
+
+def test_kmeans_warm_start_skips_the_random_seeding():
+    x, labels = _blobs(k=3, dim=4)
+    init = torch.stack([x[labels == c].mean(0) for c in range(3)])
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    _, assignment = kmeans(x, 3, generator=generator, init=init + 0.5)
+    assert torch.equal(generator.get_state(), state)  # no draw was made
+    assert torch.equal(assignment, labels)  # warm-started ids follow init's order
+    with pytest.raises(ValueError, match=r"`init` must have shape \(3, 4\)"):
+        kmeans(x, 3, init=init[:2])
+
+
 def test_kmeans_single_cluster_and_duplicates():
     x = torch.ones(5, 3)
     centres, assignment = kmeans(x, 1)

@@ -80,14 +80,26 @@ def test_orthogonality_gradients():
 
 
 def test_orthogonality_errors():
-    with pytest.raises(ValueError, match=r"`shared` must be a 2-D tensor"):
+    with pytest.raises(ValueError, match=r"`shared` must be a tensor of shape \(N, d\) or \(\*, N, d\)"):
         orthogonality(torch.zeros(4), torch.zeros(4))
-    with pytest.raises(ValueError, match=r"`specific` must be a 2-D tensor"):
+    with pytest.raises(ValueError, match=r"`specific` must be a tensor of shape"):
+        orthogonality(torch.zeros(4, 2), torch.zeros(4))
+    with pytest.raises(ValueError, match=r"`shared` and `specific` must have the same shape"):
         orthogonality(torch.zeros(4, 2), torch.zeros(4, 2, 1))
     with pytest.raises(ValueError, match=r"`shared` and `specific` must have the same shape"):
         orthogonality(torch.zeros(4, 2), torch.zeros(4, 3))
     with pytest.raises(ValueError, match=r"`shared` must have at least one row"):
         orthogonality(torch.zeros(0, 2), torch.zeros(0, 2))
+
+
+def test_orthogonality_batched_matches_one_set_at_a_time():
+    torch.manual_seed(4)
+    shared, specific = torch.randn(2, 3, 7, 5), torch.randn(2, 3, 7, 5)
+    out = orthogonality(shared, specific)
+    assert out.shape == (2, 3)
+    for b in range(2):
+        for c in range(3):
+            assert out[b, c].item() == pytest.approx(naive_orthogonality(shared[b, c], specific[b, c]), rel=1e-5)
 
 
 # uniformity
@@ -147,7 +159,31 @@ def test_uniformity_gradients():
 def test_uniformity_errors():
     with pytest.raises(ValueError, match=r"`x` must have at least 2 rows"):
         uniformity(torch.randn(1, 3))
-    with pytest.raises(ValueError, match=r"`x` must be a 2-D tensor"):
+    with pytest.raises(ValueError, match=r"`x` must be a tensor of shape \(N, d\) or \(\*, N, d\)"):
         uniformity(torch.randn(3))
     with pytest.raises(ValueError, match=r"`t` must be > 0"):
         uniformity(torch.randn(3, 2), t=0.0)
+
+
+@pytest.mark.parametrize("t", [2.0, 50.0])  # the direct sum and the logsumexp path
+def test_uniformity_batched_matches_one_set_at_a_time(t):
+    torch.manual_seed(5)
+    x = torch.randn(2, 3, 6, 4, dtype=torch.float64)
+    out = uniformity(x, t=t)
+    assert out.shape == (2, 3)
+    for b in range(2):
+        for c in range(3):
+            assert out[b, c].item() == pytest.approx(naive_uniformity(x[b, c], t), rel=1e-9)
+
+
+@pytest.mark.parametrize("t", [2.0, 50.0])
+def test_uniformity_batched_gradients(t):
+    x = leaf64(2, 5, 3)
+    assert torch.autograd.gradcheck(lambda v: uniformity(v, t=t), (x,))
+
+
+def test_uniformity_half_precision_uses_the_stable_path():
+    x = torch.randn(8, 4)
+    out = uniformity(x.to(torch.bfloat16))
+    assert out.dtype == torch.bfloat16
+    assert out.float().item() == pytest.approx(uniformity(x).item(), abs=0.05)

@@ -265,20 +265,48 @@ def test_l2_on_batch_and_params_differ():
     torch.manual_seed(0)
     backbone = MatrixFactorization(NUM_NODES, 8)
     batch = {"user": torch.tensor([0, 1, 2, 2]), "pos": torch.tensor([3, 4, 5, 6]), "neg": torch.tensor([7, 8, 9, 10])}
-    losses = {}
+    losses, models = {}, {}
     for l2_on in ("params", "batch"):
         model = DaRecModule(copy.deepcopy(backbone), weight_decay=0.1, l2_on=l2_on)
         model.set_graph(_train_pairs(), NUM_USERS, NUM_ITEMS)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # self.log without a trainer
             losses[l2_on] = model.training_step(batch, 0)
+        models[l2_on] = model
     emb = backbone.embedding.weight.detach()
     eu, ep, en = emb[batch["user"]], emb[batch["pos"] + NUM_USERS], emb[batch["neg"] + NUM_USERS]
     bpr = -torch.nn.functional.logsigmoid((eu * ep).sum(-1) - (eu * en).sum(-1)).mean()
     rows = torch.cat([batch["user"], batch["pos"] + NUM_USERS, batch["neg"] + NUM_USERS])
-    torch.testing.assert_close(losses["params"].detach(), bpr + 0.1 * emb.pow(2).sum())
+    # "batch": the LightGCN authors' penalty is part of the loss; "params": Adam applies it
     torch.testing.assert_close(losses["batch"].detach(), bpr + 0.1 * emb[rows].pow(2).sum() / 8)
-    assert not torch.allclose(losses["params"], losses["batch"])
+    torch.testing.assert_close(losses["params"].detach(), bpr)
+    assert models["batch"].configure_optimizers().defaults["weight_decay"] == 0.0
+    assert models["params"].configure_optimizers().defaults["weight_decay"] == pytest.approx(0.2)
+
+
+def test_l2_on_params_is_the_gradient_of_the_penalty():
+    """Adam with weight_decay=2*lambda takes the same step as Adam on BPR + lambda * ||theta||^2."""
+    torch.manual_seed(0)
+    backbone = MatrixFactorization(NUM_NODES, 8)
+    batch = {"user": torch.tensor([0, 1, 2, 2]), "pos": torch.tensor([3, 4, 5, 6]), "neg": torch.tensor([7, 8, 9, 10])}
+    reference = copy.deepcopy(backbone)
+    model = DaRecModule(backbone, weight_decay=0.05, lr=0.01)
+    model.set_graph(_train_pairs(), NUM_USERS, NUM_ITEMS)
+    optimizer = model.configure_optimizers()
+    ref_optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)
+    for _ in range(3):
+        optimizer.zero_grad()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.training_step(batch, 0).backward()
+        optimizer.step()
+        ref_optimizer.zero_grad()
+        emb = reference.embedding.weight
+        eu, ep, en = emb[batch["user"]], emb[batch["pos"] + NUM_USERS], emb[batch["neg"] + NUM_USERS]
+        bpr = -torch.nn.functional.logsigmoid((eu * ep).sum(-1) - (eu * en).sum(-1)).mean()
+        (bpr + 0.05 * emb.pow(2).sum()).backward()
+        ref_optimizer.step()
+    torch.testing.assert_close(backbone.embedding.weight, reference.embedding.weight)
 
 
 def test_forward_disentangled_needs_heads():
@@ -304,10 +332,11 @@ def disentangled(tmp_path_factory):
 
 def test_alpha_builds_four_heads_and_logs_regularisers(disentangled):
     model, trainer = disentangled["model"], disentangled["trainer"]
-    assert set(model.heads) == {"cf_shared", "cf_specific", "llm_shared", "llm_specific"}
-    assert model.heads["llm_shared"].layers[0].in_features == TEXT_DIM
-    assert model.heads["cf_shared"].layers[0].in_features == 8
-    assert model.heads["cf_shared"].layers[-1].out_features == 6
+    # one stacked head per side: head 0 the shared part, head 1 the specific part, separate weights
+    assert set(model.heads) == {"cf", "llm"}
+    assert model.heads["llm"].num_heads == 2 and model.heads["llm"].in_dim == TEXT_DIM
+    assert (model.heads["cf"].num_heads, model.heads["cf"].in_dim, model.heads["cf"].out_dim) == (2, 8, 6)
+    assert not torch.equal(model.heads["cf"].weight1[0], model.heads["cf"].weight1[1])
     rows = read_metrics(trainer.logger.log_dir)
     for key in ("train/orthogonality", "train/uniformity"):
         assert key in trainer.callback_metrics
@@ -370,8 +399,8 @@ def test_no_disentangling_ablation_builds_only_llm_head(tmp_path):
     model = DaRecModule(MatrixFactorization(NUM_NODES, 8), disentangle=False)
     trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[GlobalStructureAlignment(weight=0.1)])
     trainer.fit(model, datamodule=make_datamodule(tmp_path))
-    assert set(model.heads) == {"llm_shared"}
-    assert model.heads["llm_shared"].layers[-1].out_features == 8  # into the CF space itself
+    assert set(model.heads) == {"llm"}
+    assert model.heads["llm"].num_heads == 1 and model.heads["llm"].out_dim == 8  # into the CF space itself
     assert "train/global" in trainer.callback_metrics
 
 
