@@ -61,10 +61,10 @@ class GlobalStructureAlignmentLoss(nn.Module):
         """Computes the loss.
 
         Args:
-            cf_shared (Tensor): ``(N, d_1)`` shared CF representations.
+            cf_shared (Tensor): ``(N, d_1)`` shared CF representations, or a batch ``(*, N, d_1)``.
             llm_shared (Tensor): ``(N, d_2)`` shared LLM representations of the same entities.
 
         Returns:
-            Tensor: the scalar alignment loss.
+            Tensor: the alignment loss: a scalar, or ``(*)`` for batched inputs.
         """
         return global_structure_alignment(cf_shared, llm_shared, mode=self.mode, temperature=self.temperature)

@@ -64,14 +64,14 @@ class LocalStructureAlignmentLoss(nn.Module):
         """Computes the loss.
 
         Args:
-            cf_shared (Tensor): ``(N, d)`` shared CF representations.
+            cf_shared (Tensor): ``(N, d)`` shared CF representations, or a batch ``(*, N, d)``.
             llm_shared (Tensor): ``(N, d)`` shared LLM representations of the same entities.
-            assignment (Tensor): ``(N,)`` integer cluster ids in ``[0, num_clusters)``.
+            assignment (Tensor): ``(N,)`` (or ``(*, N)``) integer cluster ids in ``[0, num_clusters)``.
             llm_assignment (Tensor, optional): ``(N,)`` cluster ids of the LLM side when the sides
                 were clustered separately and matched; ``assignment`` is then the CF side's.
 
         Returns:
-            Tensor: the scalar symmetric InfoNCE loss.
+            Tensor: the symmetric InfoNCE loss: a scalar, or ``(*)`` for batched inputs.
         """
         return local_structure_alignment(
             cf_shared, llm_shared, assignment, num_clusters=self.num_clusters, temperature=self.temperature,

@@ -38,10 +38,10 @@ class OrthogonalityRegularizer(nn.Module):
         """Computes the regularizer for one side.
 
         Args:
-            shared (Tensor): ``(N, d)`` shared representations.
-            specific (Tensor): ``(N, d)`` specific representations of the same entities.
+            shared (Tensor): ``(N, d)`` shared representations, or a batch ``(*, N, d)`` of sets.
+            specific (Tensor): specific representations of the same entities (same shape).
 
         Returns:
-            Tensor: the scalar mean squared cosine, in ``[0, 1]``.
+            Tensor: the mean squared cosine, in ``[0, 1]``: a scalar, or ``(*)`` for batched inputs.
         """
         return orthogonality(shared, specific)

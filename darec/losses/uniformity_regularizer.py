@@ -50,9 +50,10 @@ class UniformityRegularizer(nn.Module):
         """Computes the regularizer.
 
         Args:
-            x (Tensor): ``(N, d)`` representations, :math:`N \\geq 2`.
+            x (Tensor): ``(N, d)`` representations, :math:`N \\geq 2`, or a batch ``(*, N, d)`` of sets.
 
         Returns:
-            Tensor: the scalar uniformity loss (at most 0; lower is more uniform).
+            Tensor: the uniformity loss (at most 0; lower is more uniform): a scalar, or ``(*)``
+            for batched input.
         """
         return uniformity(x, t=self.t)

@@ -16,7 +16,7 @@ from darec.functional import bpr_loss, orthogonality, uniformity
 from darec.losses import StackedProjectionHead
 from darec.metrics import rank_items, ranking_metrics
 from darec.module.objective import AlignmentObjective
-from darec.module.views import SideViews, sum_over_sides
+from darec.module.views import SideViews
 from darec.utils.spec import build_from_spec, init_spec
 
 __all__ = ["DaRecModule"]
@@ -555,7 +555,7 @@ class DaRecModule(L.LightningModule):
         self._log_protocol()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam over all trainable parameters.
+        r"""Adam over all trainable parameters.
 
         With ``l2_on="params"`` the penalty :math:`\lambda \lVert\Theta\rVert^2` is applied as
         Adam's ``weight_decay=2 * lambda``, which adds exactly its gradient :math:`2 \lambda \Theta`

@@ -426,3 +426,26 @@ def test_custom_backbone_loads_with_explicit_backbone(tmp_path):
     torch.testing.assert_close(loaded.backbone.weight, model.backbone.weight)
     users = torch.arange(NUM_USERS)
     assert torch.equal(loaded.recommend(users, k=5)[0], model.recommend(users, k=5)[0])
+
+
+def test_train_losses_are_logged_once_per_epoch_as_batch_weighted_means(tmp_path):
+    class Recorder(L.Callback):
+        def __init__(self):
+            self.steps = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.steps.append((trainer.current_epoch, float(outputs["loss"]), len(batch["user"])))
+
+    recorder = Recorder()
+    model = DaRecModule(MatrixFactorization(NUM_NODES, 8), lr=0.01, alpha=0.01)
+    trainer = make_trainer(tmp_path, max_epochs=2, logger=CSVLogger(tmp_path), callbacks=[recorder])
+    trainer.fit(model, datamodule=make_datamodule(tmp_path, batch_size=70))  # the last batch is smaller
+    rows = read_metrics(trainer.logger.log_dir)
+    logged = epoch_values(rows, "train/loss")
+    assert len(logged) == 2
+    for epoch, value in enumerate(logged):
+        steps = [(loss, n) for e, loss, n in recorder.steps if e == epoch]
+        assert len(steps) > 1 and len({n for _, n in steps}) > 1  # uneven batches: the weighting matters
+        expected = sum(loss * n for loss, n in steps) / sum(n for _, n in steps)
+        assert value == pytest.approx(expected, rel=1e-5)
+    assert len(epoch_values(rows, "train/uniformity")) == len(epoch_values(rows, "train/orthogonality")) == 2
