@@ -53,6 +53,28 @@ def _sum_over_row_blocks(loss: Any, sizes: list[int], *tensors: Tensor) -> Tenso
     return torch.stack([loss(*args).sum() for args in zip(*blocks)]).sum()
 
 
+_LEGACY_HEADS = {"cf": ("cf_shared", "cf_specific"), "llm": ("llm_shared", "llm_specific")}
+
+
+def _stack_legacy_heads(state_dict: dict[str, Tensor]) -> None:
+    """Converts, in place, the heads of checkpoints written before the heads were stacked (one
+    ``ProjectionHead`` per head, ``heads.cf_shared.layers.0.weight`` ...) to the stacked layout
+    (``heads.cf.weight1`` ...), so that those checkpoints still load."""
+    for side, names in _LEGACY_HEADS.items():
+        present = [name for name in names if f"heads.{name}.layers.0.weight" in state_dict]
+        if not present:
+            continue
+        layers = [
+            [state_dict.pop(f"heads.{name}.layers.{i}.{key}") for i in (0, 2) for key in ("weight", "bias")]
+            for name in present
+        ]
+        # nn.Linear keeps (out, in) weights and (out,) biases; the stacked head (heads, in, out) and (heads, 1, out).
+        state_dict[f"heads.{side}.weight1"] = torch.stack([w1.T for w1, _, _, _ in layers])
+        state_dict[f"heads.{side}.bias1"] = torch.stack([b1 for _, b1, _, _ in layers]).unsqueeze(1)
+        state_dict[f"heads.{side}.weight2"] = torch.stack([w2.T for _, _, w2, _ in layers])
+        state_dict[f"heads.{side}.bias2"] = torch.stack([b2 for _, _, _, b2 in layers]).unsqueeze(1)
+
+
 class _EmbeddingCall(nn.Module):
     """Lets :func:`torch.func.functional_call` run ``backbone.get_embedding`` with swapped parameters."""
 
@@ -689,6 +711,7 @@ class DaRecModule(L.LightningModule):
                 weight = spec.pop("weight", 0.0)
                 self.add_term(name, build_from_spec(spec), weight)
         weights = checkpoint.get("state_dict", {})
+        _stack_legacy_heads(weights)
         if self.heads is None and "heads.llm.weight1" in weights:
             # Rebuild the heads with the shapes they were saved with: weight1 is (heads, in, hidden), weight2 (heads, hidden, out)
             self.heads = nn.ModuleDict(

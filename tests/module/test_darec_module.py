@@ -449,3 +449,26 @@ def test_train_losses_are_logged_once_per_epoch_as_batch_weighted_means(tmp_path
         expected = sum(loss * n for loss, n in steps) / sum(n for _, n in steps)
         assert value == pytest.approx(expected, rel=1e-5)
     assert len(epoch_values(rows, "train/uniformity")) == len(epoch_values(rows, "train/orthogonality")) == 2
+
+
+def test_checkpoints_with_one_head_per_module_still_load(disentangled, tmp_path):
+    """Checkpoints of the first release kept one ProjectionHead per head; they load into the stacked heads."""
+    model = disentangled["model"]
+    checkpoint = torch.load(disentangled["path"], weights_only=False)
+    weights = checkpoint["state_dict"]
+    for side, names in (("cf", ("cf_shared", "cf_specific")), ("llm", ("llm_shared", "llm_specific"))):
+        w1, b1 = weights.pop(f"heads.{side}.weight1"), weights.pop(f"heads.{side}.bias1")
+        w2, b2 = weights.pop(f"heads.{side}.weight2"), weights.pop(f"heads.{side}.bias2")
+        for h, name in enumerate(names):  # the old layout: nn.Linear's (out, in) weights
+            weights[f"heads.{name}.layers.0.weight"] = w1[h].T.clone()
+            weights[f"heads.{name}.layers.0.bias"] = b1[h, 0].clone()
+            weights[f"heads.{name}.layers.2.weight"] = w2[h].T.clone()
+            weights[f"heads.{name}.layers.2.bias"] = b2[h, 0].clone()
+    legacy = tmp_path / "legacy.ckpt"
+    torch.save(checkpoint, legacy)
+    loaded = DaRecModule.load_from_checkpoint(legacy)
+    assert set(loaded.heads) == {"cf", "llm"}
+    for name in ("cf", "llm"):
+        for key, value in model.heads[name].state_dict().items():
+            torch.testing.assert_close(loaded.heads[name].state_dict()[key], value)
+    torch.testing.assert_close(loaded(), model())  # score_with="disentangled" goes through the heads
