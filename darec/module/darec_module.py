@@ -422,7 +422,7 @@ class DaRecModule(L.LightningModule):
         return emb
 
     def _distinct(self, ids: Tensor, count: int) -> Tensor:
-        """The distinct ids of a step (sorted), at most ``align_batch_size`` of them drawn at random.
+        """The distinct ids of a step (in increasing order), or ``align_batch_size`` of them drawn at random.
 
         A scatter into a ``(count,)`` mask and ``nonzero`` (linear time) instead of ``torch.unique``
         (a sort of the whole batch)."""
