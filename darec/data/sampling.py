@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor
-from torch.utils.data import IterableDataset
+from torch.utils.data import IterableDataset, get_worker_info
 
 from darec.utils.generators import GeneratorPickling
 
@@ -20,6 +21,14 @@ def _rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def _this_worker(batches: Sequence[int]) -> Sequence[int]:
+    """This data-loader worker's share of a process's batch indices (all of them without workers).
+
+    Workers hold identical copies of a dataset, so each would otherwise yield every batch."""
+    info = get_worker_info()
+    return batches if info is None else batches[info.id :: info.num_workers]
 
 
 def sample_negatives(
@@ -61,7 +70,10 @@ class BPRTriplets(GeneratorPickling, IterableDataset):
     Every epoch the training pairs are shuffled and each gets one uniform negative that is not
     among the user's training positives. Sampling is vectorised over the whole epoch. The
     generator lives as long as the dataset, so epochs differ and a fixed seed reproduces them all.
-    Under ``torch.distributed`` each process takes every ``world_size``-th batch.
+    Under ``torch.distributed`` each process takes every ``world_size``-th batch, and data-loader
+    workers split a process's batches between them (each worker draws the same epoch from its copy
+    of the generator and yields its share; the generator state saved by :meth:`state_dict` is then
+    the main process's, so a resumed run does not repeat the workers' draws).
 
     Args:
         train (numpy.ndarray): ``(E, 2)`` unique training pairs.
@@ -107,8 +119,8 @@ class BPRTriplets(GeneratorPickling, IterableDataset):
         neg = sample_negatives(users, self.keys, self.num_items, self.generator)
         total = self._num_batches()
         per_rank = math.ceil(total / world)
-        for step in range(per_rank):
-            b = (step * world + rank) % total  # wrap so every rank runs the same number of steps
+        # wrap so every rank runs the same number of steps
+        for b in _this_worker([(step * world + rank) % total for step in range(per_rank)]):
             sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
             yield {"user": users[sl], "pos": pos[sl], "neg": neg[sl]}
 
@@ -182,7 +194,7 @@ class RankingUsers(IterableDataset):
     def __iter__(self):
         rank, world = _rank_and_world()
         total = math.ceil(len(self.user_ids) / self.batch_size)
-        for b in range(rank, total, world):
+        for b in _this_worker(range(rank, total, world)):
             users = self.user_ids[b * self.batch_size : (b + 1) * self.batch_size]
             batch = {"user": users, "exclude": torch.stack(_rows(*self.exclude, users))}
             if self.target is not None:

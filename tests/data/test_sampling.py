@@ -246,3 +246,20 @@ def test_ranking_empty_target():
 def test_ranking_batch_size_must_be_positive():
     with pytest.raises(ValueError, match="`batch_size` must be positive"):
         RankingUsers(3, np.array([[0, 0]]), None, batch_size=0)
+
+
+# -- data-loader workers -----------------------------------------------------------------------
+def test_workers_split_an_epoch_instead_of_repeating_it():
+    """With several workers every training pair is still drawn once per epoch, and every user ranked once."""
+    from torch.utils.data import DataLoader
+
+    pairs = _random_pairs(20, 15, density=0.3)
+    ds = BPRTriplets(pairs, num_items=15, batch_size=7, seed=0)
+    loader = DataLoader(ds, batch_size=None, num_workers=2, persistent_workers=True)
+    for _ in range(2):  # two epochs on the same persistent workers
+        batches = list(loader)
+        assert len(batches) == len(ds)
+        assert sorted(_pairs_of(batches)) == sorted(map(tuple, pairs.tolist()))
+    ranking = RankingUsers(23, _random_pairs(23, 9, density=0.4, seed=1), None, batch_size=5)
+    users = torch.cat([b["user"] for b in DataLoader(ranking, batch_size=None, num_workers=3)]).tolist()
+    assert sorted(users) == list(range(23))
