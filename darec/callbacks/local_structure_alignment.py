@@ -124,7 +124,7 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
         init = self.centres.get(key) if self.warm_start else None
         if init is not None and init.shape != (k, x.size(1)):
             init = None
-        centres, assignment = kmeans(x, k, self.num_iters, generator=self.generator, init=None if init is None else init.to(x.device))
+        centres, assignment = kmeans(x, k, self.num_iters, generator=self.generator, init=init)
         self.centres[key] = centres
         return centres, assignment
 

@@ -24,11 +24,11 @@ def check_batched_matrix(x: Tensor, name: str) -> None:
 
 
 def check_same_rows(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
-    """Raises ``ValueError`` unless ``a`` and ``b`` have the same number of rows."""
-    if a.shape[0] != b.shape[0]:
+    """Raises ``ValueError`` unless ``(*, N, d_a)`` ``a`` and ``(*, N, d_b)`` ``b`` agree in all but the last dimension."""
+    if a.shape[:-1] != b.shape[:-1]:
         raise ValueError(
-            f"`{name_a}` and `{name_b}` must have the same number of rows, "
-            f"got {a.shape[0]} and {b.shape[0]}"
+            f"`{name_a}` and `{name_b}` must have the same number of rows (and batch dimensions), "
+            f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
         )
 
 
@@ -41,8 +41,8 @@ def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
 
 
 def check_nonempty(x: Tensor, name: str) -> None:
-    """Raises ``ValueError`` if ``x`` has no rows."""
-    if x.shape[0] == 0:
+    """Raises ``ValueError`` if the ``(*, N, d)`` tensor ``x`` has no rows (``N == 0``)."""
+    if x.shape[-2] == 0:
         raise ValueError(f"`{name}` must have at least one row, got shape {tuple(x.shape)}")
 
 

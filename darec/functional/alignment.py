@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from darec.functional._checks import check_batched_matrix, check_positive
+from darec.functional._checks import check_batched_matrix, check_nonempty, check_positive, check_same_rows
 
 __all__ = ["cluster_centres", "global_structure_alignment", "local_structure_alignment"]
 
@@ -47,7 +47,9 @@ def global_structure_alignment(
     The ``"mse"`` mode never forms the :math:`N \times N` matrices: with row-normalised
     :math:`\hat C` and :math:`\hat L`, :math:`\lVert \hat C \hat C^\top - \hat L \hat L^\top \rVert_F^2 =
     \lVert \hat C^\top \hat C \rVert_F^2 - 2 \lVert \hat C^\top \hat L \rVert_F^2 + \lVert \hat L^\top \hat L \rVert_F^2`,
-    which costs :math:`O(N d^2)` instead of :math:`O(N^2 d)` and is exactly equal.
+    which costs :math:`O(N d^2)` instead of :math:`O(N^2 d)`. It is equal in exact arithmetic; in
+    floating point it is a difference of large terms, so it loses relative precision when the two
+    structures nearly coincide (it is clamped at 0).
 
     - [0] DaRec, Yang et al., ICDE 2025, arXiv:2408.08231
 
@@ -86,14 +88,9 @@ def global_structure_alignment(
     check_positive(temperature, "temperature")
     check_batched_matrix(cf_shared, "cf_shared")
     check_batched_matrix(llm_shared, "llm_shared")
-    if cf_shared.shape[:-1] != llm_shared.shape[:-1]:
-        raise ValueError(
-            "`cf_shared` and `llm_shared` must have the same number of rows (and batch dimensions), "
-            f"got shapes {tuple(cf_shared.shape)} and {tuple(llm_shared.shape)}"
-        )
+    check_same_rows(cf_shared, llm_shared, "cf_shared", "llm_shared")
+    check_nonempty(cf_shared, "cf_shared")
     n = cf_shared.shape[-2]
-    if n == 0:
-        raise ValueError(f"`cf_shared` must have at least one row, got shape {tuple(cf_shared.shape)}")
     c = F.normalize(cf_shared, dim=-1)
     l = F.normalize(llm_shared, dim=-1)  # noqa: E741
     if mode == "mse":
@@ -238,10 +235,8 @@ def local_structure_alignment(
             f"{tuple(cf_shared.shape)} and {tuple(llm_shared.shape)}"
         )
     centres_cf, counts = cluster_centres(cf_shared, assignment, num_clusters)
-    if llm_assignment is None:
-        centres_llm, counts_llm = cluster_centres(llm_shared, assignment, num_clusters)
-    else:
-        centres_llm, counts_llm = cluster_centres(llm_shared, llm_assignment, num_clusters)
+    llm_ids = assignment if llm_assignment is None else llm_assignment
+    centres_llm, counts_llm = cluster_centres(llm_shared, llm_ids, num_clusters)
     present = (counts > 0) & (counts_llm > 0)
     logits = F.normalize(centres_cf, dim=-1) @ F.normalize(centres_llm, dim=-1).mT / temperature
     # A pair (k, j) takes part when both clusters are non-empty. The diagonal is always kept so

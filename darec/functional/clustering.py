@@ -1,4 +1,4 @@
-"""Batched k-means in torch (CPU or GPU) and cluster matching."""
+"""Vectorised k-means in torch (CPU or GPU) and cluster matching."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from darec.functional._checks import check_matrix
+from darec.functional.alignment import cluster_centres
 
 __all__ = ["kmeans", "match_clusters"]
 
@@ -35,7 +36,8 @@ def kmeans(
             seeding when omitted. (default: :obj:`None`)
 
     Returns:
-        ``(centres, assignment)``: ``(K, d)`` and ``(N,)`` long.
+        ``(centres, assignment)``: ``(K, d)`` float32 (``x`` is clustered in single precision) and
+        ``(N,)`` long.
 
     Example:
         >>> x = torch.cat([torch.zeros(5, 2), torch.ones(5, 2) * 10])
@@ -58,10 +60,9 @@ def kmeans(
         centres = _kmeans_plus_plus(x, num_clusters, generator)
     assignment = torch.cdist(x, centres).argmin(1)
     for _ in range(num_iters):
-        sums = torch.zeros_like(centres).index_add_(0, assignment, x)
-        counts = torch.bincount(assignment, minlength=num_clusters).unsqueeze(1)
-        new = torch.where(counts > 0, sums / counts.clamp(min=1), centres)
-        empty = (counts.squeeze(1) == 0).nonzero().flatten()
+        means, counts = cluster_centres(x, assignment, num_clusters)
+        new = torch.where(counts.unsqueeze(1) > 0, means, centres)
+        empty = (counts == 0).nonzero().flatten()
         if len(empty):
             far = (x - new[assignment]).pow(2).sum(1).topk(len(empty)).indices
             new[empty] = x[far]

@@ -8,9 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from darec.functional._checks import check_batched_matrix, check_positive, check_same_shape
+from darec.functional._checks import check_batched_matrix, check_nonempty, check_positive, check_same_shape
 
 __all__ = ["orthogonality", "uniformity"]
+
+# Up to this t, uniformity sums the exponentials directly (see there); above, it uses logsumexp.
+_DIRECT_SUM_MAX_T = 10.0
 
 
 def orthogonality(shared: Tensor, specific: Tensor) -> Tensor:
@@ -54,8 +57,7 @@ def orthogonality(shared: Tensor, specific: Tensor) -> Tensor:
     check_batched_matrix(shared, "shared")
     check_batched_matrix(specific, "specific")
     check_same_shape(shared, specific, "shared", "specific")
-    if shared.shape[-2] == 0:
-        raise ValueError(f"`shared` must have at least one row, got shape {tuple(shared.shape)}")
+    check_nonempty(shared, "shared")
     cosine = (F.normalize(shared, dim=-1) * F.normalize(specific, dim=-1)).sum(dim=-1)
     return cosine.pow(2).mean(dim=-1)
 
@@ -115,15 +117,11 @@ def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
     # (N x d numbers) instead of the N x N product, and exp(-2t) comes out of the log.
     z = F.normalize(x, dim=-1) * math.sqrt(2.0 * t)
     logits = z @ z.mT
+    # In place on the fresh product (its backward only needs z): self-pairs get -inf, so they add
+    # nothing to the sum or to its gradient.
+    logits.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
     if t <= _DIRECT_SUM_MAX_T and logits.dtype in (torch.float32, torch.float64):
         # exp(2t <z_i, z_j>) lies in [exp(-2t), exp(2t)]: no overflow or underflow for t <= 10.
-        # In place on the fresh product (its backward only needs z); the diagonal is set to -inf
-        # before the exponential, so self-pairs add nothing to the sum or its gradient.
-        logits.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
         return logits.exp_().sum(dim=(-2, -1)).log() - 2.0 * t - log_pairs
-    self_pairs = torch.eye(n, dtype=torch.bool, device=x.device)
-    logits = logits.masked_fill(self_pairs, float("-inf"))
     return torch.logsumexp(logits.flatten(-2), dim=-1) - 2.0 * t - log_pairs
 
-
-_DIRECT_SUM_MAX_T = 10.0

@@ -62,7 +62,7 @@ class GlobalStructureAlignmentLoss(nn.Module):
 
         Args:
             cf_shared (Tensor): ``(N, d_1)`` shared CF representations, or a batch ``(*, N, d_1)``.
-            llm_shared (Tensor): ``(N, d_2)`` shared LLM representations of the same entities.
+            llm_shared (Tensor): ``(N, d_2)`` (or ``(*, N, d_2)``) shared LLM representations of the same entities.
 
         Returns:
             Tensor: the alignment loss: a scalar, or ``(*)`` for batched inputs.

@@ -13,7 +13,7 @@ __all__ = ["LocalStructureAlignmentLoss"]
 class LocalStructureAlignmentLoss(nn.Module):
     r"""InfoNCE between matched CF and LLM cluster centres (DaRec, local structure alignment).
 
-    Given one cluster assignment for the batch's entities (computed elsewhere, e.g. K-means on
+    Given a cluster assignment for the batch's entities (computed elsewhere, e.g. K-means on
     the detached fused shared space, refreshed every few epochs), the per-side centres
     :math:`c^C_k, c^L_k` are the means of each cluster's members. Over the non-empty clusters,
     after L2 normalisation,
@@ -65,9 +65,9 @@ class LocalStructureAlignmentLoss(nn.Module):
 
         Args:
             cf_shared (Tensor): ``(N, d)`` shared CF representations, or a batch ``(*, N, d)``.
-            llm_shared (Tensor): ``(N, d)`` shared LLM representations of the same entities.
+            llm_shared (Tensor): shared LLM representations of the same entities (same shape as ``cf_shared``).
             assignment (Tensor): ``(N,)`` (or ``(*, N)``) integer cluster ids in ``[0, num_clusters)``.
-            llm_assignment (Tensor, optional): ``(N,)`` cluster ids of the LLM side when the sides
+            llm_assignment (Tensor, optional): ``(N,)`` (or ``(*, N)``) cluster ids of the LLM side when the sides
                 were clustered separately and matched; ``assignment`` is then the CF side's.
 
         Returns:

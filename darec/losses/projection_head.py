@@ -16,8 +16,8 @@ class ProjectionHead(nn.Module):
         h(x) = W_2 \, \mathrm{LeakyReLU}(W_1 x + b_1) + b_2
 
     The weights start Xavier-uniform and the biases at zero. It serves as the projector of
-    RLMRec-Con (LLM to CF width), the decoder of RLMRec-Gen (CF to LLM width) and DaRec's four
-    disentangling heads.
+    RLMRec-Con (LLM to CF width) and the decoder of RLMRec-Gen (CF to LLM width); DaRec's four
+    disentangling heads are two :class:`~darec.losses.StackedProjectionHead` of the same form.
 
     - [0] DaRec, Yang et al., ICDE 2025, arXiv:2408.08231
     - [1] RLMRec, Ren et al., WWW 2024, arXiv:2310.15950

@@ -19,8 +19,8 @@ class StackedProjectionHead(nn.Module):
     .. math::
         f_h(x) = W^{(2)}_h \, \mathrm{LeakyReLU}(W^{(1)}_h x + b^{(1)}_h) + b^{(2)}_h
 
-    with its own weights, exactly as a :class:`~darec.losses.ProjectionHead` (same layout,
-    Xavier-uniform weights, zero biases, negative slope 0.01). The heads' weights are stacked
+    with its own weights, like a :class:`~darec.losses.ProjectionHead` (same layers,
+    Xavier-uniform weights, zero biases, negative slope 0.01), on ``(N, in_dim)`` inputs. The heads' weights are stacked
     along a leading dimension, so that all heads run as two batched products
     (:func:`torch.baddbmm`) instead of one product per layer and head, and their outputs come
     out stacked. DaRec's disentangler uses one such module per side: head 0 gives the shared

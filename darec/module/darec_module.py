@@ -16,7 +16,7 @@ from darec.functional import bpr_loss, orthogonality, uniformity
 from darec.losses import StackedProjectionHead
 from darec.metrics import rank_items, ranking_metrics
 from darec.module.objective import AlignmentObjective
-from darec.module.views import SideViews
+from darec.module.views import SideViews, sum_over_sides
 from darec.utils.spec import build_from_spec, init_spec
 
 __all__ = ["DaRecModule"]
@@ -49,8 +49,7 @@ def _sum_over_row_blocks(loss: Any, sizes: list[int], *tensors: Tensor) -> Tenso
     they are a free ``(*, sides, N, d)`` view and ``loss`` runs once."""
     if len(set(sizes)) == 1:
         return loss(*(t.unflatten(-2, (len(sizes), sizes[0])) for t in tensors)).sum()
-    blocks = [t.split(sizes, dim=-2) for t in tensors]
-    return torch.stack([loss(*args).sum() for args in zip(*blocks)]).sum()
+    return sum_over_sides(loss, *(t.split(sizes, dim=-2) for t in tensors))
 
 
 _LEGACY_HEADS = {"cf": ("cf_shared", "cf_specific"), "llm": ("llm_shared", "llm_specific")}
@@ -451,11 +450,10 @@ class DaRecModule(L.LightningModule):
         llm = torch.cat([getattr(self, f"text_{side}").index_select(0, index[side]) for side in sides])
         columns = {"cf": cf, "llm": llm}
         parts = None
-        if self.heads is not None and "cf" in self.heads:
-            parts = torch.stack([self.heads["cf"](cf), self.heads["llm"](llm)])
-            columns.update(cf_shared=parts[0, 0], cf_specific=parts[0, 1], llm_shared=parts[1, 0], llm_specific=parts[1, 1])
-        elif self.heads is not None:  # no disentangling: E^C itself is the shared part
-            columns.update(cf_shared=cf, llm_shared=self.heads["llm"](llm)[0])
+        if self.heads is not None:
+            columns["cf_shared"], columns["llm_shared"], parts = self._project(cf, llm)
+            if parts is not None:
+                columns.update(cf_specific=parts[0, 1], llm_specific=parts[1, 1])
         if masked is not None:
             columns["masked"] = masked[nodes]
         sizes = [len(index[side]) for side in sides]
@@ -466,14 +464,14 @@ class DaRecModule(L.LightningModule):
         }
         return views, parts, sizes
 
-    def _project(self, cf: Tensor, llm: Tensor) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
-        """``(cf_shared, cf_specific, llm_shared, llm_specific)`` of ``(N, d)`` rows (specific parts
-        ``None`` without disentangling, where E^C itself is the shared part)."""
+    def _project(self, cf: Tensor, llm: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``(cf_shared, llm_shared, parts)`` of ``(N, d)`` rows, where ``parts`` is the
+        ``(2, 2, N, d_a)`` stack [CF, LLM] x [shared, specific] of the four heads; without
+        disentangling ``parts`` is ``None`` and E^C itself is the shared CF part."""
         if "cf" not in self.heads:
-            return cf, None, self.heads["llm"](llm)[0], None
-        cf_shared, cf_specific = self.heads["cf"](cf)
-        llm_shared, llm_specific = self.heads["llm"](llm)
-        return cf_shared, cf_specific, llm_shared, llm_specific
+            return cf, self.heads["llm"](llm)[0], None
+        parts = torch.stack([self.heads["cf"](cf), self.heads["llm"](llm)])
+        return parts[0, 0], parts[1, 0], parts
 
     @torch.no_grad()
     def shared_spaces(self) -> dict[str, tuple[Tensor, Tensor]]:
@@ -485,7 +483,7 @@ class DaRecModule(L.LightningModule):
         out = {}
         for side in self.text_sides:
             start, end = spans[side]
-            cf_shared, _, llm_shared, _ = self._project(emb[start:end], getattr(self, f"text_{side}"))
+            cf_shared, llm_shared, _ = self._project(emb[start:end], getattr(self, f"text_{side}"))
             out[side] = (cf_shared, llm_shared)
         return out
 
@@ -514,15 +512,15 @@ class DaRecModule(L.LightningModule):
             emb = self._propagate(masked_nodes, generative.mask_token)
         else:
             emb = self._propagate()
+        rows = torch.cat([users, pos + self.num_users, neg + self.num_users])  # node ids of the batch
         # One index_select (its backward is a scatter-add; advanced indexing's sorts the indices):
-        eu, ep, en = emb.index_select(0, torch.cat([users, pos + self.num_users, neg + self.num_users])).split(len(users))
+        eu, ep, en = emb.index_select(0, rows).split(len(users))
         bpr = bpr_loss((eu * ep).sum(-1), (eu * en).sum(-1))
         loss = bpr
         logs = {"train/bpr": bpr}
         if self.hparams.weight_decay > 0 and self.hparams.l2_on == "batch":
             # LightGCN authors: the batch rows of the input table (l2_on="params" is Adam's weight decay)
             _, table = self._input_table()
-            rows = torch.cat([users, pos + self.num_users, neg + self.num_users])
             loss = loss + self.hparams.weight_decay * table[rows].pow(2).sum() / (2 * len(users))
         if self.heads is not None or len(self.objective):
             views, parts, sizes = self._side_views(emb, batch, masked)
@@ -533,9 +531,9 @@ class DaRecModule(L.LightningModule):
                 loss = loss + sum(weight[name] * value for name, value in regs.items())
                 logs.update({f"train/{k}": v for k, v in regs.items()})
             if len(self.objective):
-                total, parts = self.objective(views)
+                total, terms = self.objective(views)
                 loss = loss + total
-                logs.update({f"train/{k}": v for k, v in parts.items()})
+                logs.update({f"train/{k}": v for k, v in terms.items()})
         logs["train/loss"] = loss
         self._accumulate(logs, len(users))
         return loss

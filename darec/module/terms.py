@@ -53,7 +53,7 @@ class LocalStructureTerm(nn.Module):
     """DaRec's local structure alignment: InfoNCE between per-side cluster centres.
 
     The cluster assignment of every user and item lives in the buffers ``assignment_user`` and
-    ``assignment_item`` (``-1``: not assigned yet; the term is then zero). They are written by
+    ``assignment_item`` (empty until the first refresh; the term is then zero). They are written by
     :class:`~darec.callbacks.LocalStructureAlignment`, which also saves them in checkpoints.
 
     Args:

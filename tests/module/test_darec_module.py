@@ -472,3 +472,28 @@ def test_checkpoints_with_one_head_per_module_still_load(disentangled, tmp_path)
         for key, value in model.heads[name].state_dict().items():
             torch.testing.assert_close(loaded.heads[name].state_dict()[key], value)
     torch.testing.assert_close(loaded(), model())  # score_with="disentangled" goes through the heads
+
+
+@pytest.mark.parametrize("on_shared", [False, True])
+@pytest.mark.parametrize("equal_sides", [True, False])
+def test_regularisers_match_one_side_and_part_at_a_time(on_shared, equal_sides):
+    """The batched regularisers equal the sum over sides and over the CF/LLM parts of one call each,
+    whether both sides have as many rows (one batched call) or not (one call per side)."""
+    from darec.functional import orthogonality, uniformity
+
+    torch.manual_seed(0)
+    model = DaRecModule(MatrixFactorization(NUM_NODES, 8), alpha=0.01, uniformity_on_shared=on_shared, align_batch_size=None)
+    model.set_graph(_train_pairs(), NUM_USERS, NUM_ITEMS)
+    model.set_text_embeddings(torch.randn(NUM_USERS, TEXT_DIM), torch.randn(NUM_ITEMS, TEXT_DIM))
+    model._build_heads(8, TEXT_DIM, 6)
+    users = torch.tensor([0, 1, 2, 3]) if equal_sides else torch.tensor([0, 1, 2, 2])
+    batch = {"user": users, "pos": torch.tensor([3, 4, 4, 5]), "neg": torch.tensor([6, 6, 5, 3])}
+    views, parts, sizes = model._side_views(model._propagate(), batch, None)
+    assert (sizes[0] == sizes[1]) is equal_sides
+    regs = model._regularizers(parts, sizes, (1.0, 1.0))
+    orth = sum(orthogonality(v.cf_shared, v.cf_specific) + orthogonality(v.llm_shared, v.llm_specific) for v in views.values())
+    unif = sum(uniformity(v.cf_specific) + uniformity(v.llm_specific) for v in views.values())
+    if on_shared:
+        unif = unif + sum(uniformity(v.cf_shared) + uniformity(v.llm_shared) for v in views.values())
+    torch.testing.assert_close(regs["orthogonality"], orth)
+    torch.testing.assert_close(regs["uniformity"], unif)
