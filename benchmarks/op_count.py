@@ -19,6 +19,7 @@ from pathlib import Path
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from run import cli_args
 from speed import DEFAULT_CONFIGS
 
 
@@ -39,16 +40,8 @@ def count_step(config: str, data_dir: str) -> collections.Counter[str]:
 
     with tempfile.TemporaryDirectory() as workdir:
         app = cli(
-            [
-                "--config", config,
-                "--data", "darec.data.RecDataModule", "--data.source", data_dir,
-                "--trainer.max_epochs", "1",
-                "--trainer.limit_val_batches", "0",
-                "--trainer.enable_progress_bar", "false",
-                "--trainer.enable_model_summary", "false",
-                "--trainer.default_root_dir", workdir,
-                "--trainer.logger", "false",
-            ],
+            cli_args(config, data_dir, workdir)
+            + ["--trainer.max_epochs", "1", "--trainer.limit_val_batches", "0", "--trainer.logger", "false"],
             run=False,
         )
         app.trainer.fit(app.model, datamodule=app.datamodule)

@@ -31,6 +31,8 @@ from typing import Any
 
 import lightning as L
 
+from report import grouped, table
+
 
 class RunTimer(L.Callback):
     """Wall-clock seconds of every training epoch and validation pass, and validation recall@20."""
@@ -62,18 +64,26 @@ class RunTimer(L.Callback):
             self.val_recall.append((trainer.current_epoch, float(value)))
 
 
-def _cli_args(config: str, seed: int, data_dir: str | None, overrides: list[str], workdir: str) -> list[str]:
+def cli_args(config: str, data_dir: str | None, workdir: str) -> list[str]:
+    """The LightningCLI arguments every benchmark script shares: the config, the split directory
+    (if any), a quiet trainer and a throw-away working folder."""
     args = [
         "--config", config,
-        "--seed_everything", str(seed),
         "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false",
         "--trainer.default_root_dir", workdir,
-        "--trainer.logger.init_args.save_dir", workdir,
-        "--prediction.output", os.path.join(workdir, "predictions.tsv"),
     ]
     if data_dir is not None:
         args += ["--data", "darec.data.RecDataModule", "--data.source", data_dir]
+    return args
+
+
+def _cli_args(config: str, seed: int, data_dir: str | None, overrides: list[str], workdir: str) -> list[str]:
+    args = cli_args(config, data_dir, workdir) + [
+        "--seed_everything", str(seed),
+        "--trainer.logger.init_args.save_dir", workdir,
+        "--prediction.output", os.path.join(workdir, "predictions.tsv"),
+    ]
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
@@ -122,30 +132,6 @@ def run_one(
         "torch_threads": torch.get_num_threads(),
         "protocol": app.datamodule.protocol,
     }
-
-
-def _summary(runs: list[dict[str, Any]]) -> str:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in runs:
-        name = r["config"] + ("" if not r["overrides"] else " " + " ".join(r["overrides"]))
-        groups.setdefault(name, []).append(r)
-    keys = ["recall@20", "ndcg@20", "recall@10", "ndcg@10"]
-    lines = ["| run | seeds | " + " | ".join(keys) + " | s/epoch | s/val | epochs |", "|---" * (len(keys) + 5) + "|"]
-
-    def ms(values: list[float], digits: int = 4) -> str:
-        if not values:
-            return "-"
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
-
-    for name, rs in groups.items():
-        cells = [ms([r["test"][k] for r in rs]) for k in keys]
-        lines.append(
-            f"| {name} | {len(rs)} | " + " | ".join(cells)
-            + f" | {ms([r['train_seconds_per_epoch'] for r in rs], 3)} | {ms([r['validation_seconds'] for r in rs], 3)}"
-            + f" | {ms([r['epochs'] for r in rs], 0)} |"
-        )
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -220,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         collect(pending.pop(0))
 
     write(runs)
-    print(_summary(runs))
+    print(table(grouped(runs)))
     print(f"wrote {len(runs)} runs to {args.out}")
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import lightning as L
 
 from darec.callbacks import LocalStructureAlignment
+from run import cli_args
 
 DEFAULT_CONFIGS = [
     "examples/configs/ml100k_lightgcn.yaml",
@@ -78,14 +79,10 @@ def main() -> None:
         for config in configs:
             with tempfile.TemporaryDirectory() as workdir:
                 app = cli(
-                    [
-                        "--config", config,
-                        "--data", "darec.data.RecDataModule", "--data.source", args.data_dir,
+                    cli_args(config, args.data_dir, workdir)
+                    + [
                         "--trainer.max_epochs", str(args.epochs),
                         "--trainer.check_val_every_n_epoch", "10",
-                        "--trainer.enable_progress_bar", "false",
-                        "--trainer.enable_model_summary", "false",
-                        "--trainer.default_root_dir", workdir,
                         "--trainer.logger.init_args.save_dir", workdir,
                     ],
                     run=False,
