@@ -2,33 +2,26 @@
 
 Any ``nn.Module`` works as a backbone if it has ``get_embedding(edge_index, edge_weight=None)``
 returning one row per user and then one row per item. darec passes the symmetrically normalised
-training graph as a sparse ``(N, N)`` tensor; this model uses it for one propagation step.
+training graph as a sparse ``(N, N)`` tensor; the model of this example (``TwoTowerGraph``, in
+``two_tower.py`` beside this script) uses it for one propagation step.
+
+The model is imported, not defined here: a checkpoint records the backbone's class by its import
+path and rebuilds it from there, and a class defined in the script you run would be recorded as
+``__main__.TwoTowerGraph``, which nothing else can import. Define your own model in a module too.
 
     HF_HUB_OFFLINE=1 python examples/wrap_your_model.py --max-epochs 50
+
+and, later, from anywhere, with this folder on the Python path::
+
+    PYTHONPATH=examples python -c "import darec; print(darec.DaRecModule.load_from_checkpoint('best.ckpt'))"
 """
 
 import argparse
 
 import lightning as L
-import torch
-from torch import nn
+from two_tower import TwoTowerGraph  # importable, so that checkpoints can rebuild the model
 
 import darec
-
-
-class TwoTowerGraph(nn.Module):
-    """Free embeddings, mixed with one hop of the normalised graph, then a small MLP."""
-
-    def __init__(self, num_nodes: int, embedding_dim: int = 32) -> None:
-        super().__init__()
-        self.num_nodes, self.embedding_dim = num_nodes, embedding_dim
-        self.embedding = nn.Embedding(num_nodes, embedding_dim)
-        nn.init.normal_(self.embedding.weight, std=0.1)
-        self.mlp = nn.Sequential(nn.Linear(embedding_dim, embedding_dim), nn.Tanh())
-
-    def get_embedding(self, edge_index, edge_weight=None):
-        x = self.embedding.weight
-        return x + self.mlp(torch.sparse.mm(edge_index, x))
 
 
 def main() -> None:
@@ -50,7 +43,10 @@ def main() -> None:
     )
     trainer.fit(model, datamodule=data)
     trainer.test(model, datamodule=data, ckpt_path="best")
-    items, scores = model.recommend([0, 1, 2], k=5)
+    best_path = trainer.checkpoint_callback.best_model_path
+    best = darec.DaRecModule.load_from_checkpoint(best_path)  # rebuilds two_tower.TwoTowerGraph by itself
+    items, scores = best.recommend([0, 1, 2], k=5)
+    print("best checkpoint:", best_path)
     print("top-5 items (new ids) of users 0-2:", items.tolist())
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from darec.utils.io import sha256_file
+from darec.utils.io import ensure_writable_dir, sha256_file
 
 __all__ = ["ChecksumError", "download_url", "pip_download"]
 
@@ -38,11 +38,12 @@ def download_url(url: str, dest: str | os.PathLike[str], sha256: str | None = No
     and verified, so an interrupted or corrupt download leaves nothing under ``dest``.
 
     Raises:
+        UnwritableDirectoryError: ``dest``'s directory cannot be written (checked before downloading).
         ChecksumError: the downloaded bytes do not match ``sha256`` (nothing is kept).
         OSError: the download failed (e.g. no network).
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(dest.parent, what=f"the directory for {dest.name}")  # before any byte is fetched
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         digest = hashlib.sha256()
@@ -66,11 +67,11 @@ def pip_download(requirement: str, dest_dir: str | os.PathLike[str], sha256: str
     """Fetches one wheel with ``pip download --no-deps`` (nothing is installed) and verifies it.
 
     Raises:
+        UnwritableDirectoryError: ``dest_dir`` cannot be written (checked before pip runs).
         OSError: pip failed or produced no wheel.
         ChecksumError: the wheel does not match ``sha256``.
     """
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest_dir = ensure_writable_dir(dest_dir, what=f"the directory for the {requirement} wheel")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest_dir), requirement]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:

@@ -102,6 +102,7 @@ def fetch_movielens_100k(
 
     Raises:
         FileNotFoundError: ``path`` lacks the files, or nothing is cached and ``download=False``.
+        UnwritableDirectoryError: a download is needed but ``root`` cannot be written.
         OSError: every download failed.
     """
     if path is not None:
@@ -112,7 +113,7 @@ def fetch_movielens_100k(
             f"{path} holds neither the GroupLens files {GROUPLENS_FILES} nor the RecBole files "
             f"{tuple(RECBOLE_FILES_SHA256)}"
         )
-    from darec.utils.io import default_cache_dir
+    from darec.utils.io import default_cache_dir, ensure_writable_dir
 
     root = Path(root).expanduser() if root is not None else default_cache_dir() / "datasets" / "ml-100k"
     for candidate in (root / "grouplens", root / "recbole", root):
@@ -120,7 +121,15 @@ def fetch_movielens_100k(
             return candidate
     if not download:
         raise FileNotFoundError(f"MovieLens-100K is not in {root} and download=False")
-    root.mkdir(parents=True, exist_ok=True)
+    # Checked here, outside the fallbacks below, so that the error reaches the user as it is:
+    ensure_writable_dir(
+        root,
+        what="the MovieLens-100K cache directory",
+        hint=(
+            "choose another with the `root=` or `cache_dir=` argument of MovieLens100K "
+            "or the DAREC_HOME environment variable"
+        ),
+    )
     errors = []
     for fetch in (_fetch_grouplens, _fetch_recbole_wheel):
         try:

@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,21 @@ import torch
 from torch import Tensor
 
 from darec.text.encoders import TextEncoder
-from darec.utils.io import atomic_write, default_cache_dir
+from darec.utils.io import atomic_write, default_cache_dir, ensure_writable_dir
 
 __all__ = ["TextEmbeddingCache", "check_embeddings", "load_embeddings"]
 
 log = logging.getLogger(__name__)
+
+#: Version of the entry layout written by :class:`TextEmbeddingCache`.
+_ENTRY_FORMAT = 2
+
+
+def _tensor_sha256(tensor: Tensor) -> str:
+    """SHA-256 of a tensor's dtype, shape and bytes (in C order)."""
+    digest = hashlib.sha256(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+    digest.update(tensor.detach().cpu().contiguous().flatten().view(torch.uint8).numpy())  # no copy
+    return digest.hexdigest()
 
 
 def check_embeddings(emb: Any, num_rows: int, name: str) -> Tensor:
@@ -71,7 +80,12 @@ class TextEmbeddingCache:
 
     An entry is keyed by the encoder's :attr:`~darec.text.TextEncoder.cache_key` and the SHA-256 of
     the ordered texts, so a changed text, order, model or setting gives a new entry and never a
-    stale one. Files are written atomically; a corrupt or mismatching file is recomputed.
+    stale one. Each entry stores, next to the embeddings, their SHA-256 and its full key, and both
+    are verified on every read: a file that cannot be read, was changed on disk (flipped bits, a
+    partial copy), belongs to other texts, or has no checksum (written by an older darec) is
+    reported in a warning naming it, encoded again and replaced. Entries are written atomically,
+    and the directory is checked to be writable *before* encoding, so a cache that cannot take the
+    result fails at once rather than after minutes of work.
 
     Args:
         root (str, optional): cache directory. (default: ``$DAREC_HOME/embeddings`` or
@@ -103,23 +117,80 @@ class TextEmbeddingCache:
         return digest.hexdigest()
 
     def path(self, encoder: TextEncoder, texts: Sequence[str]) -> Path:
+        """The file of the entry of ``texts`` under ``encoder`` (it may not exist yet)."""
         model = str(encoder.cache_key.get("model", encoder.cache_key.get("kind", "encoder")))
         slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in model.split("/")[-1])[:48]
         return self.root / f"{slug}-{self.key(encoder, texts)[:24]}.pt"
 
     def get(self, encoder: TextEncoder, texts: Sequence[str], name: str = "text embeddings") -> Tensor:
-        """Returns the ``(len(texts), d)`` embeddings of ``texts``, encoding them on a cache miss."""
+        """Returns the ``(len(texts), d)`` embeddings of ``texts``, encoding them on a cache miss.
+
+        Raises:
+            UnwritableDirectoryError: on a miss, when the cache directory cannot be written
+                (raised before the encoder runs).
+            ValueError: the encoder returned a wrong shape or non-finite values (nothing is cached).
+        """
         texts = list(texts)
+        key = self.key(encoder, texts)
         path = self.path(encoder, texts)
         if path.is_file():
-            try:
-                return check_embeddings(torch.load(path, map_location="cpu", weights_only=True), len(texts), name)
-            except (ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-                log.warning("ignoring the unreadable cache entry %s (%s); encoding again", path, err)
+            cached = self._read(path, key, len(texts), name)
+            if cached is not None:
+                return cached
+        ensure_writable_dir(self.root, what=f"the cache directory of the {name}")
         emb = check_embeddings(encoder.encode(texts), len(texts), name)
-        with atomic_write(path) as handle:
-            torch.save(emb, handle)
+        entry = {
+            "format": _ENTRY_FORMAT,
+            "key": key,
+            "encoder": json.dumps(encoder.cache_key, sort_keys=True),
+            "sha256": _tensor_sha256(emb),
+            "embeddings": emb,
+        }
+        try:
+            with atomic_write(path) as handle:
+                torch.save(entry, handle)
+        except OSError as err:  # e.g. the disk filled up while writing: keep this run's work
+            log.warning("could not write the cache entry %s (%s); the %s are used but not cached", path, err, name)
         return emb
+
+    @staticmethod
+    def _read(path: Path, key: str, num_rows: int, name: str) -> Tensor | None:
+        """The verified embeddings of the entry at ``path``, or :obj:`None` (with a warning) if unusable."""
+        try:
+            entry = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # any file torch cannot read back is as good as missing
+            first_line = next(iter(str(err).strip().splitlines()), "")
+            problem = f"cannot be read ({type(err).__name__}: {first_line})" if first_line else "cannot be read"
+            if path.stat().st_size == 0:
+                problem = "is empty"
+        else:
+            problem = _entry_problem(entry, key)
+            if problem is None:
+                try:
+                    return check_embeddings(entry["embeddings"], num_rows, name)
+                except ValueError as err:
+                    problem = f"holds unusable embeddings ({err})"
+        log.warning("the text-embedding cache entry %s %s; encoding the texts again and replacing it", path, problem)
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={str(self.root)!r})"
+
+
+def _entry_problem(entry: Any, key: str) -> str | None:
+    """Why a loaded cache entry cannot be trusted, or :obj:`None` when it verifies."""
+    if not isinstance(entry, dict) or "sha256" not in entry or "embeddings" not in entry:
+        return "has no checksum (it was written by an older darec or by another program), so it cannot be verified"
+    if entry.get("format") != _ENTRY_FORMAT:
+        return f"has the unknown layout {entry.get('format')!r}"
+    if entry.get("key") != key:
+        return "was written for other texts or another encoder"
+    if not isinstance(entry["embeddings"], Tensor):
+        return f"holds a {type(entry['embeddings']).__name__} instead of an embedding tensor"
+    actual = _tensor_sha256(entry["embeddings"])
+    if actual != entry["sha256"]:
+        return (
+            f"does not match its checksum (the embeddings hash to {actual[:16]}..., the entry records "
+            f"{str(entry['sha256'])[:16]}...): the file was changed or damaged on disk"
+        )
+    return None

@@ -63,8 +63,79 @@ def init_spec(module: nn.Module) -> dict[str, Any] | None:
     return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
 
 
-def build_from_spec(spec: dict[str, Any]) -> nn.Module:
+class _MissingAttribute(ImportError):
+    """The module imports, but does not define the named class (any more)."""
+
+
+def _import_object(class_path: str) -> Any:
+    """Imports ``"package.module.Name"`` (or a nested ``"package.module.Outer.Inner"``).
+
+    Raises:
+        ModuleNotFoundError: no module of the path can be imported (``name`` says which).
+        _MissingAttribute: the module imports but lacks the object.
+        ImportError: importing the module failed otherwise (reported as it is).
+    """
+    parts = class_path.split(".")
+    missing: ModuleNotFoundError | None = None
+    for split in range(len(parts) - 1, 0, -1):  # the longest importable module prefix first
+        module_name = ".".join(parts[:split])
+        try:
+            obj = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise  # a missing parent package, or a missing import inside the module: report that
+            missing = err
+            continue
+        try:
+            for attr in parts[split:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            raise _MissingAttribute(
+                f"module {module_name!r} has no attribute {'.'.join(parts[split:])!r}", name=module_name
+            ) from None
+        return obj
+    if missing is not None:
+        raise missing
+    raise ModuleNotFoundError(f"{class_path!r} is not a dotted import path", name=class_path)
+
+
+def _why_and_fix(class_path: str, err: ImportError) -> tuple[str, str]:
+    """Why ``class_path`` cannot be imported, and what to do about it other than passing an instance."""
+    name = class_path.rpartition(".")[2]
+    if class_path.startswith("__main__."):
+        return (
+            "the class was defined in the script that was run (the `__main__` module), which cannot be imported later",
+            f"define {name} in a module that can be imported wherever the checkpoint is loaded (a .py file "
+            "on the Python path that the training script imports, not the script itself) and train again",
+        )
+    if ".<locals>." in class_path:
+        return (
+            "the class was defined inside a function, which cannot be imported",
+            f"define {name} at the top level of an importable module and train again",
+        )
+    if isinstance(err, _MissingAttribute):
+        return str(err), f"make sure module {err.name!r} defines {name} (it may have been renamed or moved)"
+    if isinstance(err, ModuleNotFoundError) and err.name:
+        return (
+            str(err),
+            f"make the module {err.name!r} importable here (install it, or put the folder that holds it on "
+            "PYTHONPATH)",
+        )
+    return str(err), "fix the import error above"
+
+
+def build_from_spec(spec: dict[str, Any], what: str = "the module") -> nn.Module:
     """Imports ``spec["class_path"]`` and calls it with ``spec["init_args"]``.
+
+    Args:
+        spec: ``{"class_path": "package.module.Class", "init_args": {...}}``, as made by
+            :func:`init_spec`.
+        what: how errors name the module being rebuilt. (default: ``"the module"``)
+
+    Raises:
+        ValueError: ``spec`` has no ``class_path``.
+        ImportError: the class cannot be imported (e.g. it was defined in a ``__main__`` script);
+            the message says how to fix it.
 
     Example:
         >>> build_from_spec({"class_path": "torch.nn.Linear", "init_args": {"in_features": 2, "out_features": 3}})
@@ -72,9 +143,15 @@ def build_from_spec(spec: dict[str, Any]) -> nn.Module:
     """
     if not isinstance(spec, dict) or "class_path" not in spec:
         raise ValueError(f"a module spec needs a 'class_path' (and optional 'init_args'), got {spec!r}")
-    module_name, _, attr = spec["class_path"].rpartition(".")
+    class_path = str(spec["class_path"])
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise ImportError(f"cannot import {spec['class_path']!r} to rebuild the module: {err}") from err
+        cls = _import_object(class_path)
+    except ImportError as err:
+        why, fix = _why_and_fix(class_path, err)
+        name = class_path.rpartition(".")[2]
+        raise ImportError(
+            f"cannot import {class_path!r} to rebuild {what}: {why}. To fix it, either {fix}, or pass an "
+            f"instance of the same architecture yourself, e.g. for a backbone "
+            f"`DaRecModule.load_from_checkpoint(path, backbone={name}(...))`, which loads the saved weights into it."
+        ) from err
     return cls(**spec.get("init_args", {}))

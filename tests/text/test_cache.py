@@ -118,7 +118,8 @@ def test_corrupt_entry_is_recomputed(tmp_path, caplog, content):
         out = cache.get(encoder, TEXTS)
     assert encoder.calls == 1
     torch.testing.assert_close(out, Toy().encode(TEXTS))
-    assert "ignoring the unreadable cache entry" in caplog.text
+    assert f"the text-embedding cache entry {path} " in caplog.text
+    assert "encoding the texts again and replacing it" in caplog.text
     # The entry was rewritten and is now served from disk:
     fresh = Toy()
     torch.testing.assert_close(cache.get(fresh, TEXTS), out)

@@ -101,3 +101,42 @@ def test_build_from_spec_errors():
         build_from_spec({"class_path": "torch.nn.NoSuchLayer"})
     with pytest.raises(ImportError, match="cannot import 'no_such_package.Model'"):
         build_from_spec({"class_path": "no_such_package.Model"})
+
+
+class Outer:
+    class Inner(nn.Linear):
+        pass
+
+
+def test_build_from_spec_nested_class():
+    spec = {"class_path": f"{__name__}.Outer.Inner", "init_args": {"in_features": 2, "out_features": 1}}
+    assert type(build_from_spec(spec)) is Outer.Inner
+
+
+@pytest.mark.parametrize(
+    ("class_path", "reason", "fix"),
+    [
+        (
+            "__main__.MyModel",
+            "the class was defined in the script that was run (the `__main__` module)",
+            "define MyModel in a module that can be imported wherever the checkpoint is loaded",
+        ),
+        ("mypkg.train.<locals>.MyModel", "the class was defined inside a function", "define MyModel at the top level"),
+        ("torch.nn.MyModel", "module 'torch.nn' has no attribute 'MyModel'", "make sure module 'torch.nn' defines"),
+        ("no_such_models.MyModel", "No module named 'no_such_models'", "make the module 'no_such_models' importable"),
+    ],
+)
+def test_build_from_spec_says_how_to_fix_an_unimportable_class(class_path, reason, fix):
+    with pytest.raises(ImportError) as info:
+        build_from_spec({"class_path": class_path}, what="the backbone")
+    message = str(info.value)
+    assert message.startswith(f"cannot import {class_path!r} to rebuild the backbone: {reason}")
+    assert f"To fix it, either {fix}" in message
+    assert "DaRecModule.load_from_checkpoint(path, backbone=MyModel(...))" in message
+
+
+def test_build_from_spec_reports_a_missing_import_inside_the_module(tmp_path, monkeypatch):
+    (tmp_path / "broken_models.py").write_text("import no_such_dependency\n\nclass Model: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match="No module named 'no_such_dependency'"):
+        build_from_spec({"class_path": "broken_models.Model"})
