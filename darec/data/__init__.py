@@ -6,10 +6,12 @@ from darec.data.interactions import InteractionLog, Interactions
 from darec.data.movielens import MovieLens100K, fetch_movielens_100k
 from darec.data.readers import (
     MissingColumnError,
+    attach_metadata,
     from_arrays,
     from_dataframe,
     read_csv,
     read_grouplens_100k,
+    read_metadata,
     read_recbole,
     read_rlmrec,
     read_split_dir,
@@ -27,6 +29,7 @@ __all__ = [
     "MovieLens100K",
     "RankingUsers",
     "RecDataModule",
+    "attach_metadata",
     "download_url",
     "fetch_movielens_100k",
     "from_arrays",
@@ -34,6 +37,7 @@ __all__ = [
     "random_split",
     "read_csv",
     "read_grouplens_100k",
+    "read_metadata",
     "read_recbole",
     "read_rlmrec",
     "read_split_dir",

@@ -41,11 +41,21 @@ class RecDataModule(L.LightningDataModule):
     ``user_text.jsonl``/``item_text.jsonl``, as written by :func:`~darec.data.write_split_dir`), a
     directory of RecBole atomic files, a directory of RLMRec pickles (with ``trust_pickle=True``),
     or a TSV/CSV file of ``user``/``item`` (optional ``rating``/``timestamp``) columns. Unsplit
-    sources are filtered and split with the protocol arguments below. In Python,
+    sources are filtered and split with the protocol arguments below; their text is built from
+    their metadata (``item_info``/``user_info`` files, or the ``.item``/``.user`` and ``u.item``/
+    ``u.user`` files of RecBole and GroupLens) and the training interactions. A TSV/CSV file
+    without metadata files has no text. In Python,
     :meth:`from_interactions` wraps an :class:`~darec.data.Interactions` directly.
 
     Args:
         source (str, optional): where the interactions are (see above).
+        item_info (str, optional): item metadata for the item (and user) text of an unsplit
+            source: a TSV/CSV file with an id column (``item_id``, ``item`` or ``id``) and any
+            other columns (``title``, ``year``, ``genres``, ``description``, ...), or a
+            ``.jsonl`` file of one object per item; see :func:`~darec.data.read_metadata`.
+            Replaces the item metadata the source itself may have.
+        user_info (str, optional): user metadata likewise (id column ``user_id``, ``user`` or
+            ``id``; e.g. ``age``, ``gender``, ``occupation``).
         batch_size (int): training triplets per step. (default: :obj:`4096`)
         eval_batch_size (int): users per full-ranking batch. (default: :obj:`1024`)
         text_encoder (str or TextEncoder, optional): encoder of the text profiles; a model name or
@@ -73,6 +83,8 @@ class RecDataModule(L.LightningDataModule):
         self,
         source: str | None = None,
         *,
+        item_info: str | None = None,
+        user_info: str | None = None,
         batch_size: int = 4096,
         eval_batch_size: int = 1024,
         text_encoder: str | TextEncoder | None = DEFAULT_ENCODER,
@@ -95,6 +107,8 @@ class RecDataModule(L.LightningDataModule):
         if split not in ("random", "temporal"):
             raise ValueError(f"`split` must be 'random' or 'temporal', got {split!r}")
         self.source = source
+        self.item_info_path = item_info
+        self.user_info_path = user_info
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.text_encoder = resolve_encoder(text_encoder)
@@ -127,6 +141,11 @@ class RecDataModule(L.LightningDataModule):
         if not isinstance(interactions, Interactions):
             raise TypeError(f"expected darec.data.Interactions, got {type(interactions).__name__}")
         dm = cls(**kwargs)
+        if dm.item_info_path is not None or dm.user_info_path is not None:
+            raise ValueError(
+                "item_info/user_info are read with a `source`; for interactions in memory, build the text "
+                "with darec.text.with_text(interactions, log) before from_interactions"
+            )
         dm._interactions = interactions
         return dm
 
@@ -149,6 +168,21 @@ class RecDataModule(L.LightningDataModule):
         path = Path(self.source).expanduser()
         if not path.exists():
             raise FileNotFoundError(f"data source {path} does not exist")
+        metadata = {
+            key: Path(value).expanduser()
+            for key, value in (("item_info", self.item_info_path), ("user_info", self.user_info_path))
+            if value is not None
+        }
+        for key, value in metadata.items():
+            if not value.is_file():
+                raise FileNotFoundError(f"{key}={str(value)!r}: no such metadata file")
+        split_dir = path.is_dir() and ((path / "train.tsv").is_file() or (path / "trn_mat.pkl").is_file())
+        if metadata and split_dir:
+            raise ValueError(
+                f"{' and '.join(f'{k}=' for k in metadata)} only apply to unsplit sources (a TSV/CSV file, RecBole "
+                f"or GroupLens folder), but {path} is already split: put the texts in its item_text.jsonl/"
+                "user_text.jsonl, or pass precomputed user_embeddings/item_embeddings"
+            )
         if path.is_dir() and (path / "train.tsv").is_file():
             return readers.read_split_dir(path)
         if path.is_dir() and (path / "trn_mat.pkl").is_file():
@@ -166,7 +200,11 @@ class RecDataModule(L.LightningDataModule):
                 f"cannot tell the layout of {path}: expected train.tsv (split directory), *.inter "
                 "(RecBole), trn_mat.pkl (RLMRec), u.data (GroupLens) or a .tsv/.csv file"
             )
-        return self.split_log(log)
+        if not metadata:
+            return self.split_log(log)
+        interactions = self.split_log(readers.attach_metadata(log, **metadata))
+        interactions.protocol["metadata_files"] = {key: str(value) for key, value in metadata.items()}
+        return interactions
 
     def split_log(self, log: Any) -> Interactions:
         """Applies this module's protocol (filtering, split, text) to a raw interaction log."""

@@ -110,8 +110,9 @@ class Interactions:
     raw ids, so that predictions can be written in the caller's ids.
 
     Construction validates the data: ids out of range, an empty training split, users without a
-    training interaction and a text list whose length does not match raise :class:`ValueError`;
-    duplicated pairs inside a split are dropped with a warning.
+    training interaction, a ``(user, item)`` pair in more than one split and a text list whose
+    length does not match raise :class:`ValueError`; duplicated pairs inside a split are dropped
+    with a warning.
 
     Args:
         num_users (int): number of users.
@@ -170,6 +171,7 @@ class Interactions:
                 )
         self.user_ids = self._check_ids(self.user_ids, self.num_users, "user_ids")
         self.item_ids = self._check_ids(self.item_ids, self.num_items, "item_ids")
+        self._check_disjoint()
         self.user_text = self._check_text(self.user_text, self.num_users, "user_text", "users")
         self.item_text = self._check_text(self.item_text, self.num_items, "item_text", "items")
 
@@ -195,6 +197,34 @@ class Interactions:
                 stacklevel=4,
             )
         return unique
+
+    def _check_disjoint(self) -> None:
+        """Refuses a ``(user, item)`` pair that is in more than one split.
+
+        A held-out pair that is also a training pair is masked out of the ranking (training items
+        are never recommended), so it can never be hit: recall drops towards 0 without any error.
+        """
+        codes = {name: self.split(name)[:, 0] * self.num_items + self.split(name)[:, 1] for name in SPLITS}
+        problems, repeated = [], []
+        for k, first in enumerate(SPLITS):
+            for second in SPLITS[k + 1 :]:
+                shared = np.intersect1d(codes[first], codes[second])  # splits are unique already
+                if not len(shared):
+                    continue
+                repeated.append(shared)
+                examples = ", ".join(
+                    f"({self.user_ids[c // self.num_items]}, {self.item_ids[c % self.num_items]})"
+                    for c in shared[:3].tolist()
+                )
+                problems.append(f"{len(shared)} in both `{first}` and `{second}`, e.g. {examples}")
+        if problems:
+            count = len(np.unique(np.concatenate(repeated)))
+            raise ValueError(
+                f"{count} (user, item) pair(s) are in more than one split: {'; '.join(problems)} "
+                "(raw ids). A pair may be in one split only: held-out pairs that are also training "
+                "pairs are masked out of the ranking and can never be hit, so the metrics would be "
+                "wrong. Remove the repeated pairs from all but one split."
+            )
 
     @staticmethod
     def _check_ids(ids: Sequence[Any] | None, n: int, name: str) -> np.ndarray:

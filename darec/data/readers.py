@@ -6,7 +6,8 @@ Two kinds of readers live here:
   optional ratings and timestamps, item/user metadata). Feed it to a split protocol from
   :mod:`darec.data.split` to get :class:`~darec.data.interactions.Interactions`:
   :func:`from_arrays`, :func:`from_dataframe`, :func:`read_csv`, :func:`read_recbole` and
-  :func:`read_grouplens_100k`.
+  :func:`read_grouplens_100k`. :func:`read_metadata` reads an item or user metadata file (the
+  text source of one's own data) and :func:`attach_metadata` joins it to a log.
 * **Split readers** return ready-made :class:`~darec.data.interactions.Interactions`:
   :func:`read_split_dir` (darec's own export format, written by :func:`write_split_dir`) and
   :func:`read_rlmrec` (the pickled matrices of RLMRec).
@@ -19,11 +20,15 @@ text builders of :mod:`darec.text.profiles` work on either:
   ``release_year`` and ``class`` (genre names joined by single spaces, e.g.
   ``"Animation Children's Comedy"``);
 * ``user_info[raw_id]``: ``age``, ``gender``, ``occupation``, ``zip_code``.
+
+All text files are read through one helper, so a file that is not text (compressed, pickled,
+another encoding) fails with its name and the offending byte offset and line.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -32,6 +37,7 @@ import pickle
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,9 +48,11 @@ from darec.data.interactions import InteractionLog, Interactions
 
 __all__ = [
     "MissingColumnError",
+    "attach_metadata",
     "from_arrays",
     "from_dataframe",
     "read_csv",
+    "read_metadata",
     "read_recbole",
     "read_grouplens_100k",
     "read_split_dir",
@@ -209,6 +217,8 @@ def read_csv(
     header: bool = True,
     encoding: str = "utf-8",
     detect_optional: bool = False,
+    item_info: PathLike | Mapping[str, Mapping[str, Any]] | None = None,
+    user_info: PathLike | Mapping[str, Mapping[str, Any]] | None = None,
 ) -> InteractionLog:
     """Reads an interaction log from a delimited text file (CSV, TSV, ...).
 
@@ -233,16 +243,20 @@ def read_csv(
         encoding: text encoding of the file.
         detect_optional: with a header, also read the columns named ``rating`` and ``timestamp``
             when they are present and ``rating_col``/``timestamp_col`` are ``None``.
+        item_info: item metadata, the text source of the items: a file read by
+            :func:`read_metadata` (e.g. ``items.csv`` with ``item_id,title,description``) or a
+            mapping raw id -> fields; attached with :func:`attach_metadata`.
+        user_info: user metadata, likewise (e.g. ``users.csv`` with ``user_id,age,occupation``).
 
     Returns:
         The :class:`~darec.data.interactions.InteractionLog` (source ``"csv:<file name>"``).
 
     Raises:
-        FileNotFoundError: if ``path`` does not exist.
+        FileNotFoundError: if ``path`` (or a metadata file) does not exist.
         MissingColumnError: if a named column is not in the header, or a position is beyond the
             number of fields.
-        ValueError: for an empty file, a short row, or a rating/timestamp that is not a number
-            (the message names the line number).
+        ValueError: for a file that is not text, an empty file, a short row, or a rating/timestamp
+            that is not a finite number (the message names the file and the line).
 
     Example:
         >>> import tempfile, pathlib
@@ -255,7 +269,7 @@ def read_csv(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such interaction file: {path}")
-    text = path.read_text(encoding=encoding)
+    text = _read_text(path, encoding)
     if not text.strip():
         raise ValueError(f"{path} is empty: expected {'a header and ' if header else ''}(user, item) rows")
     if sep is None:
@@ -313,13 +327,16 @@ def read_csv(
         raise ValueError(f"{path} has a header but no interaction rows")
 
     numeric = {key: _parse_floats(values[key], lines, path, key) for key in ("rating", "timestamp") if key in values}
-    return from_arrays(
+    log = from_arrays(
         values["user"],
         values["item"],
         ratings=numeric.get("rating"),
         timestamps=numeric.get("timestamp"),
         source=f"csv:{path.name}",
     )
+    if item_info is None and user_info is None:
+        return log
+    return attach_metadata(log, item_info=item_info, user_info=user_info)
 
 
 def _csv_rows(text: str, sep: str) -> Iterator[tuple[int, list[str]]]:
@@ -345,17 +362,216 @@ def _infer_separator(path: Path, text: str) -> str:
 
 
 def _parse_floats(values: list[str], lines: list[int], path: Path, what: str) -> np.ndarray:
+    """Parses a column of numbers; the error names the file and line of the first bad value.
+
+    Empty cells, text, ``nan`` and ``inf`` are all refused: a rating or timestamp must be a
+    finite number.
+    """
     try:
-        return np.asarray(values, dtype=np.float64)
+        numbers = np.asarray(values, dtype=np.float64)
     except ValueError:
-        for value, line in zip(values, lines):
-            try:
-                number = float(value)
-            except ValueError:
-                raise ValueError(f"{path}, line {line}: {what} {value!r} is not a number") from None
-            if not np.isfinite(number):
-                raise ValueError(f"{path}, line {line}: {what} {value!r} is not a finite number")
-        raise
+        numbers = None
+    else:
+        bad = np.flatnonzero(~np.isfinite(numbers))
+        if not len(bad):
+            return numbers
+    for value, line in zip(values, lines):
+        try:
+            number = float(value)
+        except ValueError:
+            shown = "an empty cell" if not value.strip() else repr(value)
+            raise ValueError(f"{path}, line {line}: {what} {shown} is not a number") from None
+        if not np.isfinite(number):
+            raise ValueError(
+                f"{path}, line {line}: {what} {value!r} is not a finite number; every {what} must be a "
+                "real number (drop the row or fill in the value)"
+            )
+    raise AssertionError("unreachable: a value failed to parse as a whole but not one by one")
+
+
+# ------------------------------------------------------------------------------------------------
+# Metadata files (the text source of own data)
+# ------------------------------------------------------------------------------------------------
+_METADATA_ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "item": ("item_id", "item", "id"),
+    "user": ("user_id", "user", "id"),
+}
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+def read_metadata(
+    path: PathLike,
+    kind: str = "item",
+    *,
+    id_col: str | None = None,
+    sep: str | None = None,
+    encoding: str = "utf-8",
+) -> dict[str, dict[str, Any]]:
+    """Reads an item or user metadata file into ``{raw_id: {field: value}}``.
+
+    Two formats are read:
+
+    * **delimited text** (TSV, CSV, ...): a header row, then one row per item (user). The
+      separator is found as in :func:`read_csv` (``.tsv`` -> tab, ``.csv`` -> comma, else
+      sniffed); quote fields that contain it (``"Heat, the movie"``). Values are the stripped
+      strings of the file; empty cells are left out.
+    * **JSON lines** (``.jsonl``/``.ndjson``): one JSON object per line. Values keep their JSON
+      type (a list of genres stays a list); ``null`` and empty strings are left out.
+
+    The id column is ``id_col`` if given, else the first of these found: ``item_id``, ``item``,
+    ``id`` for items; ``user_id``, ``user``, ``id`` for users. Every
+    other column is a field. The text builders of :mod:`darec.text.profiles` use ``title`` (or
+    ``name``/``movie_title``), ``year``, ``genres`` (``|``, ``;``, ``,`` or space separated) and
+    write any other field (``description``, ``director``, ...) as ``"Field: value."``.
+
+    Args:
+        path: the metadata file.
+        kind: ``"item"`` or ``"user"``: which id column names are looked for.
+        id_col: name of the id column, overriding the defaults.
+        sep: field separator of a delimited file; inferred when ``None``.
+        encoding: text encoding of the file.
+
+    Returns:
+        Raw id (a string, as in the interaction file) -> dict of the row's other fields.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        MissingColumnError: if no id column is found (the message lists the accepted names).
+        ValueError: if the file is not text, is empty, a row has the wrong number of fields, a
+            JSON line is malformed, or an id is missing or repeated (the message names the line).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "items.csv"
+        >>> _ = path.write_text('item_id,title,description\\n7,Heat,"A cop, a thief."\\n9,Fargo,\\n')
+        >>> read_metadata(path)
+        {'7': {'title': 'Heat', 'description': 'A cop, a thief.'}, '9': {'title': 'Fargo'}}
+    """
+    if kind not in _METADATA_ID_COLUMNS:
+        raise ValueError(f"kind must be one of {sorted(_METADATA_ID_COLUMNS)}, got {kind!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such {kind} metadata file: {path}")
+    text = _read_text(path, encoding)
+    if not text.strip():
+        raise ValueError(f"{path} is empty: expected a header with an id column and one row per {kind}")
+    accepted = (id_col,) if id_col is not None else _METADATA_ID_COLUMNS[kind]
+    if path.suffix.lower() in _JSONL_SUFFIXES:
+        records = _jsonl_records(path, text)
+    else:
+        records = _delimited_records(path, text, sep if sep is not None else _infer_separator(path, text))
+
+    info: dict[str, dict[str, Any]] = {}
+    seen_at: dict[str, int] = {}
+    key: str | None = None
+    for line, fields in records:
+        if key is None:
+            key = next((name for name in accepted if name in fields), None)
+            if key is None:
+                raise MissingColumnError(
+                    f"{path} has no {kind} id column: expected one of {list(accepted)}, found {list(fields)}"
+                )
+        raw = fields.pop(key, None)
+        raw = "" if raw is None else str(raw).strip()
+        if not raw:
+            raise ValueError(f"{path}, line {line}: the {kind} id ({key!r}) is missing")
+        if raw in seen_at:
+            raise ValueError(f"{path}, line {line}: {kind} id {raw!r} is repeated (first on line {seen_at[raw]})")
+        seen_at[raw] = line
+        info[raw] = {name: value for name, value in fields.items() if value is not None and value != ""}
+    if key is None:
+        raise ValueError(f"{path} has a header but no {kind} rows")
+    return info
+
+
+def _delimited_records(path: Path, text: str, sep: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    rows = _csv_rows(text, sep)
+    _, names = next(rows)
+    empty = [k for k, name in enumerate(names) if not name]
+    if empty:
+        raise ValueError(f"{path}: column {empty[0] + 1} of the header has no name; header: {names}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{path}: the header repeats the column name(s) {repeated}")
+    for line, row in rows:
+        if len(row) != len(names):
+            raise ValueError(
+                f"{path}, line {line}: expected {len(names)} fields separated by {sep!r} (as in the header), "
+                f"got {len(row)}; quote values that contain the separator"
+            )
+        yield line, dict(zip(names, row))
+
+
+def _jsonl_records(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line, content in enumerate(text.splitlines(), start=1):
+        if not content.strip():
+            continue
+        try:
+            record = json.loads(content)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}, line {line}: not valid JSON ({err.msg})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}, line {line}: expected a JSON object, got {type(record).__name__}")
+        yield line, record
+
+
+def attach_metadata(
+    log: InteractionLog,
+    *,
+    item_info: PathLike | Mapping[str, Mapping[str, Any]] | None = None,
+    user_info: PathLike | Mapping[str, Mapping[str, Any]] | None = None,
+) -> InteractionLog:
+    """A copy of ``log`` with item and/or user metadata from files (or mappings).
+
+    A file is read with :func:`read_metadata`. The metadata given replace those of ``log`` on
+    that side (``None`` keeps them). Ids that do not occur in the log are dropped, and one
+    :class:`UserWarning` counts them (often a sign that the ids are spelled differently, e.g.
+    ``"007"`` and ``"7"``). Items (users) of the log without metadata are counted later, when
+    their text is built by :func:`darec.text.profiles.item_profiles`.
+
+    Args:
+        log: the interaction log.
+        item_info: item metadata file, or raw id -> fields.
+        user_info: user metadata file, or raw id -> fields.
+
+    Returns:
+        The new :class:`~darec.data.interactions.InteractionLog`; ``log`` is not modified.
+
+    Raises:
+        As :func:`read_metadata`; ``ValueError`` if no id of a metadata file is in the log.
+
+    Example:
+        >>> log = from_arrays(["u1", "u2"], ["7", "9"])
+        >>> attach_metadata(log, item_info={"7": {"title": "Heat"}}).item_info
+        {'7': {'title': 'Heat'}}
+    """
+    updates: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, given, known in (("item", item_info, log.items), ("user", user_info, log.users)):
+        if given is None:
+            continue
+        if isinstance(given, Mapping):
+            where = f"the {kind} metadata"
+            info = {str(k): dict(v) for k, v in given.items()}
+        else:
+            where = str(given)
+            info = read_metadata(given, kind)
+        present = set(np.unique(known).tolist())
+        unknown = [raw for raw in info if raw not in present]
+        if len(unknown) == len(info) and info:
+            raise ValueError(
+                f"none of the {len(info)} {kind} id(s) of {where} occurs in the interactions of {log.source} "
+                f"(e.g. {unknown[:3]} vs. {sorted(present)[:3]}): is it the right file, and are the ids "
+                "spelled the same?"
+            )
+        if unknown:
+            warnings.warn(
+                f"{len(unknown)} of {len(info)} {kind}(s) in {where} have no interaction in {log.source} and are "
+                f"ignored (e.g. {unknown[:3]})",
+                UserWarning,
+                stacklevel=2,
+            )
+        updates[f"{kind}_info"] = {raw: fields for raw, fields in info.items() if raw in present}
+    return dataclasses.replace(log, **updates) if updates else log
 
 
 # ------------------------------------------------------------------------------------------------
@@ -443,7 +659,7 @@ def read_recbole(directory: PathLike, name: str | None = None, *, encoding: str 
 
 def _read_atomic(path: Path, encoding: str) -> tuple[list[str], list[str], list[list[str]]]:
     """Parses an atomic file into field names, field types and one list of strings per column."""
-    lines = path.read_text(encoding=encoding).splitlines()
+    lines = _read_text(path, encoding).splitlines()
     if not lines or not lines[0].strip():
         raise ValueError(f"{path} is empty: expected a 'field:type' header line")
     fields, types = [], []
@@ -587,7 +803,7 @@ def read_grouplens_100k(directory: PathLike) -> InteractionLog:
 
 
 def _pipe_rows(path: Path) -> list[tuple[int, list[str]]]:
-    lines = path.read_text(encoding="iso-8859-1").splitlines()
+    lines = _read_text(path, "iso-8859-1").splitlines()
     return [(n, line.split("|")) for n, line in enumerate(lines, start=1) if line.strip()]
 
 
@@ -653,7 +869,7 @@ def read_split_dir(directory: PathLike, *, verify: bool = True) -> Interactions:
     stats_path = directory / "stats.json"
     if stats_path.is_file():
         try:
-            stats = json.loads(stats_path.read_text(encoding="utf-8"))
+            stats = json.loads(_read_text(stats_path))
         except json.JSONDecodeError as err:
             raise ValueError(f"{stats_path} is not valid JSON: {err}") from err
         if not isinstance(stats, dict):
@@ -693,22 +909,27 @@ def read_split_dir(directory: PathLike, *, verify: bool = True) -> Interactions:
     if "counts" in stats:
         protocol.setdefault("counts", stats["counts"])
 
-    return Interactions(
-        num_users=num_users,
-        num_items=num_items,
-        train=splits["train"],
-        valid=splits["valid"],
-        test=splits["test"],
-        user_ids=user_ids,
-        item_ids=item_ids,
-        user_text=_ordered_texts(user_text, num_users, user_ids, directory / "user_text.jsonl"),
-        item_text=_ordered_texts(item_text, num_items, item_ids, directory / "item_text.jsonl"),
-        protocol=protocol,
-    )
+    user_texts = _ordered_texts(user_text, num_users, user_ids, directory / "user_text.jsonl")
+    item_texts = _ordered_texts(item_text, num_items, item_ids, directory / "item_text.jsonl")
+    try:
+        return Interactions(
+            num_users=num_users,
+            num_items=num_items,
+            train=splits["train"],
+            valid=splits["valid"],
+            test=splits["test"],
+            user_ids=user_ids,
+            item_ids=item_ids,
+            user_text=user_texts,
+            item_text=item_texts,
+            protocol=protocol,
+        )
+    except ValueError as err:  # name the folder: the container does not know where the data came from
+        raise ValueError(f"the split in {directory} is invalid: {err}") from None
 
 
 def _read_pairs(path: Path) -> np.ndarray:
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _read_text(path).splitlines()
     if not lines or lines[0].strip().split("\t") != ["user", "item"]:
         raise ValueError(f"{path}: the first line must be the header 'user<TAB>item'")
     body = [line.split("\t") for line in lines[1:] if line.strip()]
@@ -730,7 +951,7 @@ def _read_pairs(path: Path) -> np.ndarray:
 def _read_id_map(path: Path) -> np.ndarray | None:
     if not path.is_file():
         return None
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _read_text(path).splitlines()
     if not lines or lines[0].strip().split("\t") != ["id", "raw_id"]:
         raise ValueError(f"{path}: the first line must be the header 'id<TAB>raw_id'")
     ids, raws = [], []
@@ -752,7 +973,7 @@ def _read_texts(path: Path) -> tuple[list[int], list[Any], list[str]] | None:
     if not path.is_file():
         return None
     ids, raws, texts = [], [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -989,14 +1210,17 @@ def read_rlmrec(directory: PathLike, *, trust_pickle: bool = False) -> tuple[Int
             raise ValueError(f"{path} must have shape ({rows}, d) to match the {kind}s, got {emb.shape}")
         embeddings[kind] = emb
 
-    interactions = Interactions(
-        num_users=num_users,
-        num_items=num_items,
-        train=splits["train"],
-        valid=splits.get("valid"),
-        test=splits.get("test"),
-        protocol={"name": "rlmrec", "source": f"rlmrec:{directory.name}"},
-    )
+    try:
+        interactions = Interactions(
+            num_users=num_users,
+            num_items=num_items,
+            train=splits["train"],
+            valid=splits.get("valid"),
+            test=splits.get("test"),
+            protocol={"name": "rlmrec", "source": f"rlmrec:{directory.name}"},
+        )
+    except ValueError as err:
+        raise ValueError(f"the split in {directory} is invalid: {err}") from None
     return interactions, embeddings
 
 
@@ -1026,6 +1250,57 @@ def _sparse_pairs(matrix: Any, path: Path) -> tuple[np.ndarray, tuple[int, int]]
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
+# Leading bytes of binary formats that are often mistaken for a ratings file. All of them hold
+# control bytes, so no text file (with or without header) starts like this.
+_BINARY_SIGNATURES = (
+    (b"\x1f\x8b", "a gzip-compressed file (decompress it first, e.g. with gunzip)"),
+    (b"PK\x03\x04", "a zip archive (extract it first)"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file (decompress it first)"),
+    (b"\x80", "a pickle or another binary file"),
+)
+
+
+def _read_text(path: Path, encoding: str = "utf-8") -> str:
+    """The text of ``path``, or a :class:`ValueError` naming the file if it is not text.
+
+    Every reader of this module goes through this function, so that a binary file (compressed,
+    pickled, ...) or a file in another encoding fails with one clear message instead of a bare
+    :class:`UnicodeDecodeError`. A leading UTF-8 byte-order mark is dropped.
+
+    Args:
+        path: the file.
+        encoding: its text encoding.
+
+    Returns:
+        The decoded text.
+
+    Raises:
+        ValueError: if the file starts like a known binary format, cannot be decoded with
+            ``encoding`` (the message gives the byte offset and line), or holds NUL bytes.
+    """
+    data = path.read_bytes()
+    for magic, kind in _BINARY_SIGNATURES:
+        if data.startswith(magic):
+            raise ValueError(f"{path} is not a text file: it looks like {kind}")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ValueError(
+            f"{path} is not {encoding} text: byte {err.start} (line {line}) is {data[err.start:err.start + 1]!r}, "
+            f"which is not valid {encoding}. Is it a binary file? If it is text in another encoding, "
+            "convert it to UTF-8"
+        ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise ValueError(
+            f"{path} is not a text file: it holds a NUL byte (character {nul}, line {line}); "
+            "is it binary, or UTF-16 text? Convert it to UTF-8"
+        )
+    return text[1:] if text.startswith("\ufeff") else text
+
+
 def _existing_dir(directory: PathLike) -> Path:
     path = Path(directory)
     if not path.is_dir():

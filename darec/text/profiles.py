@@ -6,11 +6,16 @@
   not leak the held-out items into the user representation.
 * :func:`with_text` fills both into an :class:`~darec.data.interactions.Interactions`.
 
-Metadata follow the keys of :func:`darec.data.readers.read_recbole` on MovieLens-100K (also
-produced by :func:`darec.data.readers.read_grouplens_100k`): items have ``movie_title``,
-``release_year`` and ``class`` (space-separated genres); users have ``age``, ``gender`` and
-``occupation``. ``title``/``year``/``genres``/``genre``/``sex`` are accepted as aliases; genres may
-also be a list or a ``|``-separated string.
+Metadata are dicts of fields per raw id. A few fields have a role: the title (``movie_title``,
+``title`` or ``name``), the year (``release_year`` or ``year``) and the genres (``class``,
+``genres`` or ``genre``: a list, or a string separated by ``|``, ``;``, ``,`` or spaces) of items;
+``age``, ``gender`` (or ``sex``) and ``occupation`` of users. Every other field (``description``,
+``director``, ``country``, ...) is written as a sentence ``"Field: value."``, in the order of the
+dict, so a metadata file of any shape (:func:`darec.data.readers.read_metadata`) gives usable text.
+MovieLens-100K, as read by :func:`darec.data.readers.read_recbole` or
+:func:`darec.data.readers.read_grouplens_100k`, has only fields with a role (plus users'
+``zip_code``, which is never written), so its texts read ``"Toy Story (1995). Genres: Animation,
+Children's, Comedy."``.
 """
 
 from __future__ import annotations
@@ -28,11 +33,14 @@ from darec.data.interactions import InteractionLog, Interactions
 
 __all__ = ["item_profiles", "user_profiles", "with_text"]
 
-_TITLE_KEYS = ("movie_title", "title")
+_TITLE_KEYS = ("movie_title", "title", "name")
 _YEAR_KEYS = ("release_year", "year")
 _GENRE_KEYS = ("class", "genres", "genre")
 _UNKNOWN_TITLES = {"", "unknown", "unkonwn"}  # "unkonwn" is RecBole's spelling for ML-100K item 267
 _UNKNOWN_GENRES = {"unknown", "(no genres listed)"}  # placeholders, never a user's favourite genre
+_USER_KEYS = ("age", "gender", "sex", "occupation")
+# Location codes add nothing an encoder can use and identify people: never written into text.
+_UNWRITTEN_USER_KEYS = ("zip_code", "zip", "postcode", "postal_code")
 _GENDERS = {"m": "male", "f": "female", "male": "male", "female": "female"}
 _YEAR = re.compile(r"\d{4}")
 
@@ -62,7 +70,8 @@ def _genres(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        parts = value.split("|") if "|" in value else value.split()
+        sep = next((s for s in ("|", ";", ",") if s in value), None)
+        parts = value.split(sep) if sep else value.split()
     else:
         parts = [str(v) for v in value]
     return [p.strip() for p in parts if p.strip()]
@@ -87,17 +96,32 @@ def _format_value(value: Any) -> str:
     return str(value).strip()
 
 
+def _sentences(info: Mapping[str, Any], skip: Sequence[str]) -> list[str]:
+    """``"Field: value."`` for every non-empty field of ``info`` not in ``skip``, in dict order."""
+    out = []
+    for key, value in info.items():
+        if key in skip or value is None:
+            continue
+        text = " ".join(_format_value(value).split())
+        if not text:
+            continue
+        label = str(key).replace("_", " ").strip()
+        label = label[:1].upper() + label[1:]
+        out.append(f"{label}: {text}" + ("" if text[-1] in ".!?" else "."))
+    return out
+
+
 def _item_text(raw_id: str, info: Mapping[str, Any] | None) -> str:
-    if info is None:
+    if not info:
         return f"Item {raw_id}."
+    parts = []
     if _is_titled(info):
+        parts.append(f"{_title(info)}.")
+    if any(key in info for key in _GENRE_KEYS):
         genres = _genres(_first(info, _GENRE_KEYS)) or ["unknown"]
-        return f"{_title(info)}. Genres: {', '.join(genres)}."
-    fields = [(k, _format_value(v)) for k, v in info.items() if v is not None]
-    fields = [(k, v) for k, v in fields if v]
-    if not fields:
-        return f"Item {raw_id}."
-    return "; ".join(f"{k}: {v}" for k, v in fields) + "."
+        parts.append(f"Genres: {', '.join(genres)}.")
+    parts += _sentences(info, (*_TITLE_KEYS, *_YEAR_KEYS, *_GENRE_KEYS))
+    return " ".join(parts) if parts else f"Item {raw_id}."
 
 
 # ------------------------------------------------------------------------------------------------
@@ -106,15 +130,20 @@ def _item_text(raw_id: str, info: Mapping[str, Any] | None) -> str:
 def item_profiles(item_ids: Sequence[Any] | np.ndarray, item_info: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """One text per item, in the order of ``item_ids``.
 
-    Items whose metadata have a title (``movie_title`` or ``title``) get
-    ``"Title (year). Genres: a, b."``: the year comes from ``release_year``/``year`` and is left
-    out when it is not a 4-digit year; genres come from ``class``/``genres``/``genre`` and read
-    ``unknown`` when there are none. Placeholder titles (``"unknown"``, RecBole's ``"unkonwn"``,
-    empty) give ``"Unknown title. Genres: ..."`` without a year.
+    The text is a sequence of sentences:
 
-    Other metadata fall back to ``"key: value; key: value."`` over the non-empty fields, in the
-    order of the dict (lists are joined with ``", "``). Items without metadata get
-    ``"Item <raw id>."`` and a single :class:`UserWarning` counts them.
+    * ``"Title (year)."`` when the metadata have a title (``movie_title``, ``title`` or ``name``):
+      the year comes from ``release_year``/``year`` and is left out when it is not a 4-digit
+      year. Placeholder titles (``"unknown"``, RecBole's ``"unkonwn"``, empty) give
+      ``"Unknown title."`` without a year.
+    * ``"Genres: a, b."`` when there is a genre field (``class``/``genres``/``genre``); it reads
+      ``unknown`` when the field is empty.
+    * ``"Field: value."`` for every other non-empty field, in the order of the dict (``_`` in the
+      name becomes a space, lists are joined with ``", "``, whitespace is collapsed), e.g.
+      ``"Description: A cop hunts a thief."``.
+
+    Items without metadata (or with only empty fields) get ``"Item <raw id>."`` and a single
+    :class:`UserWarning` counts them.
 
     Args:
         item_ids: raw item ids (e.g. :attr:`Interactions.item_ids`).
@@ -128,12 +157,12 @@ def item_profiles(item_ids: Sequence[Any] | np.ndarray, item_info: Mapping[str, 
         ...     "1": {"movie_title": "Toy Story", "release_year": "1995", "class": "Animation Children's Comedy"},
         ...     "9": {"brand": "Acme", "tags": ["tools", "garden"]},
         ... })
-        ["Toy Story (1995). Genres: Animation, Children's, Comedy.", 'brand: Acme; tags: tools, garden.']
+        ["Toy Story (1995). Genres: Animation, Children's, Comedy.", 'Brand: Acme. Tags: tools, garden.']
         >>> item_profiles(["267"], {"267": {"movie_title": "unkonwn", "release_year": "unkonwn", "class": "unknown"}})
         ['Unknown title. Genres: unknown.']
     """
     ids = [str(x) for x in np.asarray(item_ids).tolist()]
-    missing = sum(1 for raw in ids if raw not in item_info)
+    missing = sum(1 for raw in ids if not item_info.get(raw))
     if missing:
         warnings.warn(
             f"{missing} of {len(ids)} item(s) have no metadata; their text is just 'Item <raw id>.'",
@@ -157,7 +186,11 @@ def _lookup(ids: np.ndarray, raw: np.ndarray) -> np.ndarray:
 
 
 def _demographics(info: Mapping[str, Any] | None) -> str:
-    """``"A 24-year-old male user whose occupation is technician."``, dropping unknown parts."""
+    """``"A 24-year-old male user whose occupation is technician."``, dropping unknown parts.
+
+    Other fields follow as ``"Field: value."`` sentences (location codes such as ``zip_code``
+    are never written).
+    """
     info = info or {}
     words = ["A"]  # always "A", as in the reference texts ("A 18-year-old ...")
     age = _format_value(info.get("age")) if info.get("age") is not None else ""
@@ -170,7 +203,7 @@ def _demographics(info: Mapping[str, Any] | None) -> str:
     occupation = str(info.get("occupation") or "").strip()
     if occupation:
         words.append(f"whose occupation is {occupation}")
-    return " ".join(words) + "."
+    return " ".join([" ".join(words) + ".", *_sentences(info, (*_USER_KEYS, *_UNWRITTEN_USER_KEYS))])
 
 
 def _train_scores(interactions: Interactions, log: InteractionLog) -> tuple[np.ndarray, np.ndarray]:
@@ -221,14 +254,15 @@ def user_profiles(
 
     * Demographics: ``age``, ``gender`` (``M``/``F`` -> male/female; alias ``sex``) and
       ``occupation`` from ``log.user_info``; missing parts are left out (``"A user."`` when
-      nothing is known).
+      nothing is known). Other user fields follow as ``"Field: value."`` sentences, except
+      location codes (``zip_code``, ``zip``, ``postcode``, ``postal_code``).
     * Genres: counted over all training items of the user; the ``top_genres`` most frequent,
       ties by name. Placeholder genres (``unknown``, ``(no genres listed)``) are not counted.
       The sentence is left out when the items have no genres.
     * Titles: the ``top_titles`` training items with the highest rating, then the latest
       timestamp, then the smallest item id (ratings and times come from ``log``), written as in
-      :func:`item_profiles` (``"Title (year)"``), else as the ``name`` field or the raw id. The
-      noun is "Movies" for MovieLens-style metadata (``movie_title``), else "Items".
+      :func:`item_profiles` (``"Title (year)"``), else as the raw id. The noun is "Movies" for
+      MovieLens-style metadata (``movie_title``), else "Items".
 
     Only ``interactions.train`` is read: changing the valid or test pairs cannot change the text.
 
@@ -284,7 +318,7 @@ def user_profiles(
     ranked_users, ranked_items = users[order], items[order]
     starts = np.searchsorted(ranked_users, np.arange(num_users + 1))
     labels = [
-        (_title(info) if _is_titled(info) else str(_first(info, ("title", "name")) or raw)) if info else raw
+        _title(info) if _is_titled(info) else raw
         for raw, info in zip(interactions.item_ids.tolist(), item_meta)
     ]
     noun = "Movies" if movies else "Items"
@@ -330,10 +364,11 @@ def with_text(
         ValueError: as :func:`user_profiles`.
 
     Example:
-        >>> log = InteractionLog(["u", "u"], ["a", "b"], item_info={"a": {"title": "A"}, "b": {"title": "B"}})
+        >>> info = {"a": {"title": "A", "year": 1999}, "b": {"title": "B"}}
+        >>> log = InteractionLog(["u", "u"], ["a", "b"], item_info=info)
         >>> data = with_text(Interactions(1, 2, train=[[0, 0], [0, 1]], user_ids=["u"], item_ids=["a", "b"]), log)
         >>> data.item_text, data.user_text
-        (['A. Genres: unknown.', 'B. Genres: unknown.'], ['A user. Items they liked include: A; B.'])
+        (['A (1999).', 'B.'], ['A user. Items they liked include: A (1999); B.'])
     """
     protocol = dict(interactions.protocol)
     protocol["text"] = {

@@ -188,3 +188,17 @@ def test_interaction_log_validation():
         InteractionLog(users=["u", "v"], items=["a", "b"], timestamps=[1, np.inf])
     with pytest.raises(ValueError, match="is empty"):
         InteractionLog(users=[], items=[])
+
+
+@pytest.mark.parametrize(
+    "kwargs, pairs",
+    [
+        ({"valid": [[0, 0]]}, "1 in both `train` and `valid`, e.g. (u0, a)"),
+        ({"valid": [[0, 2]], "test": [[0, 2]]}, "1 in both `valid` and `test`, e.g. (u0, c)"),
+        ({"test": [[1, 2], [0, 0], [0, 2]]}, "2 in both `train` and `test`, e.g. (u0, a), (u1, c)"),
+    ],
+)
+def test_pair_in_two_splits_is_refused(kwargs, pairs):
+    with pytest.raises(ValueError, match="more than one split") as info:
+        Interactions(2, 3, train=TRAIN, user_ids=["u0", "u1"], item_ids=["a", "b", "c"], **kwargs)
+    assert pairs in str(info.value)

@@ -61,9 +61,27 @@ def test_item_profiles_variants() -> None:
     assert item_profiles(list("abcde"), info) == [
         "No Year. Genres: Drama, War.",
         "Piped (2001). Genres: Comedy, Romance.",
-        "Bare. Genres: unknown.",
+        "Bare.",  # no genre field: no genre sentence
         "Unknown title. Genres: unknown.",
-        "brand: Acme; price: 3; tags: x, y.",
+        "Brand: Acme. Price: 3. Tags: x, y.",
+    ]
+
+
+def test_item_profiles_write_every_field_of_own_metadata() -> None:
+    info = {
+        "a": {"title": "Heat", "year": "1995", "genres": "Action, Crime", "description": "A cop hunts a thief.",
+              "lead_actor": "Al  Pacino"},
+        "b": {"name": "Widget", "genres": "tools; garden", "price": "3.50"},
+        "c": {"description": "  No title,\n only words  "},
+        "d": {},
+    }
+    with pytest.warns(UserWarning, match="1 of 4 item"):
+        texts = item_profiles(list("abcd"), info)
+    assert texts == [
+        "Heat (1995). Genres: Action, Crime. Description: A cop hunts a thief. Lead actor: Al Pacino.",
+        "Widget. Genres: tools, garden. Price: 3.50.",
+        "Description: No title, only words.",
+        "Item d.",
     ]
 
 
@@ -115,6 +133,12 @@ def test_user_profiles_partial_demographics() -> None:
     ]:
         log.user_info = {"8": info}
         assert user_profiles(_data(), log, top_genres=0, top_titles=0)[1] == expected
+
+
+def test_user_profiles_write_other_user_fields_but_never_location_codes() -> None:
+    log = _log()
+    log.user_info = {"8": {"age": "30", "country": "Norway", "zip_code": "0150", "postcode": "x"}}
+    assert user_profiles(_data(), log, top_genres=0, top_titles=0)[1] == "A 30-year-old user. Country: Norway."
 
 
 def test_user_profiles_without_ratings_or_timestamps_orders_by_item_id() -> None:
