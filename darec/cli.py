@@ -10,19 +10,134 @@ Examples::
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
+import shlex
+import sys
+from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from darec.callbacks import PredictionWriter
+from darec.callbacks import PredictionWriter, ResumableCheckpoint
 from darec.data.datamodule import RecDataModule
-from darec.module import DaRecModule
+from darec.module import CheckpointError, DaRecModule, read_checkpoint
 
 __all__ = ["DaRecCLI", "main"]
 
-_DEFAULT_LOGGER = "lightning.pytorch.loggers.CSVLogger"
+_DEFAULT_LOGGER = "darec.loggers.CSVLogger"
+# Lightning's CSV logger deletes metrics.csv in an existing version folder: a resumed fit uses darec's.
+_LIGHTNING_CSV_LOGGERS = ("lightning.pytorch.loggers.CSVLogger", "lightning.pytorch.loggers.csv_logs.CSVLogger")
+#: Exit statuses of an interrupted command (128 + the signal number, as shells report them).
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+#: Exit status of a configuration that a constructor rejected (argparse's status for usage errors).
+EXIT_CONFIG = 2
+#: ``--ckpt_path`` values that Lightning resolves itself (not files).
+_SPECIAL_CKPT = ("last", "best", "hpc", "registry")
+
+
+def _debug() -> bool:
+    return os.environ.get("DAREC_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The first exception of a chain (jsonargparse wraps a constructor's error in its own)."""
+    seen = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        if cause is None:
+            break
+        error = cause
+    return error
+
+
+def _raising_object(error: BaseException) -> Any:
+    """The object whose ``__init__`` raised ``error`` (the innermost such frame), if any."""
+    found = None
+    tb = error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "__init__" and "self" in frame.f_locals:
+            found = frame.f_locals["self"]
+        tb = tb.tb_next
+    return found
+
+
+def _resolve(class_path: Any) -> Any:
+    if not isinstance(class_path, str) or "." not in class_path:
+        return None
+    module, _, name = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except Exception:
+        return None
+
+
+def _config_key(config: Any, obj: Any) -> str | None:
+    """The config key (``data``, ``model.backbone``, ``trainer.callbacks[1]``, ...) that built ``obj``."""
+    from darec.module import DaRecModule
+
+    if obj is None or config is None:
+        return None
+    if isinstance(obj, DaRecModule):
+        return "model"
+    candidates: list[tuple[str, Any]] = []
+    for key in ("data", "model.backbone", "trainer.logger"):
+        try:
+            candidates.append((key, config.get(key)))
+        except Exception:
+            continue
+    callbacks = (config.get("trainer") or {}).get("callbacks") or []
+    candidates += [(f"trainer.callbacks[{i}]", c) for i, c in enumerate(callbacks if isinstance(callbacks, list) else [])]
+    for key, value in candidates:
+        if _resolve(getattr(value, "class_path", None)) is type(obj):
+            return f"{key}.init_args"
+    return None
+
+
+def _config_error_line(config: Any, error: BaseException) -> str:
+    cause = _root_cause(error)
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    obj = _raising_object(cause)
+    key = _config_key(config, obj)
+    if key is not None:
+        named = re.search(r"`(\w+)`", message)
+        if named:
+            key = f"{key.removesuffix('.init_args')}.{named.group(1)}" if key == "model" else f"{key}.{named.group(1)}"
+        where = key
+    else:
+        where = type(obj).__name__ if obj is not None else None
+    return f"darec: error: {where}: {message}" if where else f"darec: error: {message}"
+
+
+def _model_differences(model: Any, checkpoint: dict[str, Any]) -> list[str]:
+    """``"key: config X, checkpoint Y"`` for each model setting of ``checkpoint`` that the config's
+    ``model`` section sets otherwise (backbone class and arguments, weights, widths, alignment terms)."""
+    saved = checkpoint.get("hyper_parameters") or {}
+    if model is None:
+        return []
+    out = []
+    for key, value in saved.items():
+        if key in ("backbone", "num_users", "num_items", "text_dim", "align_dim") or key not in model:
+            continue  # sizes come from the data (or, for align_dim, from the backbone)
+        given = model.get(key)
+        given = list(given) if isinstance(given, (list, tuple)) else given
+        value = list(value) if isinstance(value, (list, tuple)) else value
+        if given != value:
+            out.append(f"{key}: config {given!r}, checkpoint {value!r}")
+    backbone, spec = model.get("backbone"), saved.get("backbone")
+    if backbone is not None and isinstance(spec, dict):
+        if _resolve(getattr(backbone, "class_path", None)) is not _resolve(spec.get("class_path")):
+            out.append(f"backbone: config {getattr(backbone, 'class_path', None)}, checkpoint {spec.get('class_path')}")
+        else:
+            given_args = dict(getattr(backbone, "init_args", None) or {})
+            for key, value in (spec.get("init_args") or {}).items():
+                if key != "num_nodes" and key in given_args and given_args[key] != value:
+                    out.append(f"backbone.{key}: config {given_args[key]!r}, checkpoint {value!r}")
+    return out
 
 
 class DaRecCLI(LightningCLI):
@@ -36,10 +151,18 @@ class DaRecCLI(LightningCLI):
     - ``fit`` ends with a test of the best checkpoint (``--test_after_fit false`` to skip).
     - Logs go to CSV files under ``lightning_logs/`` by default (under ``trainer.default_root_dir``
       when it is set, as with Lightning's own default logger).
+    - ``last.ckpt`` is the latest validated epoch, and Ctrl-C, SIGTERM or an error during ``fit``
+      saves ``interrupted.ckpt`` next to it (:class:`~darec.callbacks.ResumableCheckpoint`) and
+      prints the command that resumes. Ctrl-C exits with status 130, SIGTERM with 143.
+    - ``fit --ckpt_path <save_dir>/lightning_logs/version_N/checkpoints/<file>.ckpt`` continues
+      logging in ``version_N`` (unless ``trainer.logger.init_args.version`` is set).
+    - A constructor of the configured classes that rejects its arguments (a ``ValueError``, a missing
+      file) ends the command with one line ``darec: error: <config key>: <message>`` and status 2;
+      ``DAREC_DEBUG=1`` shows the traceback instead.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ResumableCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/recall@20",
@@ -64,8 +187,121 @@ class DaRecCLI(LightningCLI):
         trainer = config.get("trainer") if config is not None else None
         root = trainer.get("default_root_dir") if trainer is not None else None
         logger = trainer.get("logger") if trainer is not None else None
+        if getattr(logger, "class_path", None) in _LIGHTNING_CSV_LOGGERS:
+            logger.class_path = _DEFAULT_LOGGER  # a subclass, with the same arguments
         if root and getattr(logger, "class_path", None) == _DEFAULT_LOGGER and logger.init_args.get("save_dir") == ".":
             logger.init_args.save_dir = str(root)
+        if self.subcommand == "fit" and getattr(logger, "class_path", None) == _DEFAULT_LOGGER:
+            self._continue_version(logger.init_args, config.get("ckpt_path"))
+
+    @staticmethod
+    def _continue_version(logger_args: Any, ckpt_path: str | None) -> None:
+        """A fit resumed from ``<save_dir>/<name>/version_N/checkpoints/x.ckpt`` logs in ``version_N``."""
+        if not ckpt_path or logger_args.get("version") is not None or ckpt_path in ("last", "best", "hpc", "registry"):
+            return
+        ckpt = Path(ckpt_path).expanduser().resolve()
+        run_dir = ckpt.parent.parent
+        if ckpt.parent.name != "checkpoints" or not run_dir.is_dir():
+            return
+        save_dir = Path(str(logger_args.get("save_dir") or ".")).expanduser().resolve()
+        name = logger_args.get("name")
+        root = save_dir / name if name else save_dir
+        if run_dir.parent != root:
+            return
+        match = re.fullmatch(r"version_(\d+)", run_dir.name)
+        logger_args.version = int(match.group(1)) if match else run_dir.name
+
+    def _parse_ckpt_path(self) -> None:
+        """Checks ``--ckpt_path`` before Lightning reads it, and says when the checkpoint's model differs from the config's.
+
+        LightningCLI builds the model of ``test``/``predict``/``validate``/``fit --ckpt_path`` from the
+        hyper-parameters saved in the checkpoint, which replace the config's ``model`` section: a
+        warning lists every setting on which the two disagree, so that a mismatched config is seen.
+        """
+        subcommand = self.config.get("subcommand")
+        ckpt = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt and str(ckpt) not in _SPECIAL_CKPT and "://" not in str(ckpt):
+            try:
+                checkpoint = read_checkpoint(ckpt)
+            except (CheckpointError, FileNotFoundError) as error:
+                if _debug():
+                    raise
+                print(f"darec: error: --ckpt_path: {error}", file=sys.stderr)
+                raise SystemExit(EXIT_CONFIG) from None
+            differences = _model_differences(self.config[subcommand].get("model"), checkpoint)
+            if differences:
+                print(
+                    f"darec: warning: the checkpoint {ckpt} was trained with other model settings than the "
+                    f"config's; the checkpoint's are used: {'; '.join(differences)}",
+                    file=sys.stderr,
+                )
+        super()._parse_ckpt_path()
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        self._argv = list(args) if isinstance(args, (list, tuple)) else sys.argv[1:] if args is None else None
+        super().parse_arguments(parser, args)
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except (ValueError, FileNotFoundError, NotADirectoryError) as error:
+            if _debug():
+                raise
+            config = self.config.get(self.subcommand) if self.subcommand else self.config
+            print(_config_error_line(config, error), file=sys.stderr)
+            print("darec: (run with DAREC_DEBUG=1 for the traceback)", file=sys.stderr)
+            raise SystemExit(EXIT_CONFIG) from None
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except SIGTERMException:
+            self._report_interruption("SIGTERM")
+            raise SystemExit(EXIT_SIGTERM) from None
+        except SystemExit as exit_:
+            # Lightning answers Ctrl-C with sys.exit(1), raised while handling the KeyboardInterrupt
+            if isinstance(exit_.__context__, KeyboardInterrupt):
+                self._report_interruption("Ctrl-C")
+                raise SystemExit(EXIT_SIGINT) from None
+            raise
+        except KeyboardInterrupt:  # outside a trainer call
+            self._report_interruption("Ctrl-C")
+            raise SystemExit(EXIT_SIGINT) from None
+
+    def _resume_command(self, ckpt: str) -> str | None:
+        argv = getattr(self, "_argv", None)
+        if argv is None:
+            return None
+        args, skip = [], False
+        for arg in argv:
+            if skip:
+                skip = False
+                continue
+            if arg == "--ckpt_path":
+                skip = True
+                continue
+            if arg.startswith("--ckpt_path="):
+                continue
+            args.append(arg)
+        return shlex.join(["darec", *args, "--ckpt_path", ckpt])
+
+    def _report_interruption(self, how: str) -> None:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and not trainer.is_global_zero:
+            return
+        checkpoint = next((c for c in getattr(trainer, "callbacks", []) if isinstance(c, ResumableCheckpoint)), None)
+        where = f" at epoch {trainer.current_epoch}, step {trainer.global_step}" if trainer is not None else ""
+        lines = [f"darec: interrupted by {how}{where}."]
+        path = checkpoint.resume_path if checkpoint is not None else None
+        if path:
+            path = os.path.abspath(path)
+            lines.append(f"darec: the run is saved in {path}")
+            command = self._resume_command(path)
+            if command and self.subcommand == "fit":
+                lines.append(f"darec: resume with: {command}")
+        elif self.subcommand == "fit":
+            lines.append("darec: nothing was saved (no training step had run since the last checkpoint).")
+        print("\n".join(lines), file=sys.stderr, flush=True)
 
     def after_fit(self) -> None:
         config = self.config.get(self.subcommand, {})

@@ -9,6 +9,7 @@ Adding a callback to the trainer is how an alignment loss is turned on::
 """
 
 from darec.callbacks.alignment_callback import AlignmentCallback
+from darec.callbacks.checkpoint import ResumableCheckpoint
 from darec.callbacks.contrastive_alignment import ContrastiveAlignment
 from darec.callbacks.generative_alignment import GenerativeAlignment
 from darec.callbacks.global_structure_alignment import GlobalStructureAlignment
@@ -23,5 +24,6 @@ __all__ = [
     "GlobalStructureAlignment",
     "LocalStructureAlignment",
     "PredictionWriter",
+    "ResumableCheckpoint",
     "WarmupEarlyStopping",
 ]

@@ -6,6 +6,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -106,7 +107,7 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
         spaces = pl_module.shared_spaces()
         out: dict[str, Tensor] = {}
         for side, (cf_shared, llm_shared) in spaces.items():
-            k = min(self.num_clusters, cf_shared.size(0))
+            k = self._clusters_for(side, cf_shared.size(0))
             if self.clustering == "fused":
                 z = (F.normalize(cf_shared, dim=1) + F.normalize(llm_shared, dim=1)) / 2
                 _, out[side] = self._kmeans(side, z, k)
@@ -118,6 +119,19 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
                 relabel[perm] = torch.arange(len(perm), device=perm.device)
                 out[side] = torch.stack([a_cf, relabel[a_llm]], dim=1)
         return out
+
+    def _clusters_for(self, side: str, count: int) -> int:
+        """``num_clusters``, clamped to the ``count`` entities of ``side`` (with a warning, once per side)."""
+        if self.num_clusters <= count:
+            return self.num_clusters
+        warned = self.__dict__.setdefault("_warned_sides", set())
+        if side not in warned:
+            warned.add(side)
+            rank_zero_warn(
+                f"LocalStructureAlignment: num_clusters={self.num_clusters} is more than the {count} {side}s "
+                f"of the data; the {side}s are clustered into {count} clusters instead"
+            )
+        return count
 
     def _kmeans(self, key: str, x: Tensor, k: int) -> tuple[Tensor, Tensor]:
         """k-means of ``x``, warm-started from the centres kept under ``key`` when they fit."""

@@ -19,8 +19,12 @@ __all__ = ["PredictionWriter"]
 class PredictionWriter(BasePredictionWriter):
     """Writes ``predict`` outputs as a TSV with columns ``user``, ``item``, ``rank``, ``score``.
 
-    Users and items are written in their raw ids (the data module's id maps), ranks start at 1.
-    A user with fewer than ``k`` items left to recommend (all others seen) gets fewer rows.
+    Users and items are written in their raw ids, ranks start at 1: the data module's id maps, or
+    else the module's own (:attr:`DaRecModule.user_ids <darec.DaRecModule.user_ids>`, kept in its
+    checkpoints), so that prediction from plain dataloaders writes raw ids too; internal ids only
+    when neither has them. Which items are left out is the module's ``predict_exclude`` (by
+    default every known interaction: train, valid and test). A user with fewer than ``k`` items
+    left to recommend gets fewer rows.
     The file is written atomically once prediction ends, so an interrupted run never leaves a
     truncated file. Under several processes each rank writes ``<stem>.rank<r>.tsv``.
 
@@ -52,8 +56,9 @@ class PredictionWriter(BasePredictionWriter):
         scores = torch.cat([b["score"] for b in batches])
         datamodule = getattr(trainer, "datamodule", None)
         data = getattr(datamodule, "interactions", None)
-        user_ids = data.user_ids if data is not None else None
-        item_ids = data.item_ids if data is not None else None
+        maps = data if data is not None else pl_module  # DaRecModule keeps the maps of its checkpoint
+        user_ids = getattr(maps, "user_ids", None)
+        item_ids = getattr(maps, "item_ids", None)
         path = self.path(trainer)
         with atomic_write(path, "w", newline="") as handle:
             writer = csv.writer(handle, delimiter="\t", lineterminator="\n")

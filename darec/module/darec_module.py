@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 import lightning as L
+import numpy as np
 import torch
+from lightning.pytorch.utilities.model_helpers import _restricted_classmethod
 from torch import Tensor, nn
 
 from darec.backbones.graph import normalized_adjacency, use_symmetric_spmm
@@ -15,6 +20,7 @@ from darec.backbones.protocol import check_backbone
 from darec.functional import bpr_loss, orthogonality, uniformity
 from darec.losses import StackedProjectionHead
 from darec.metrics import rank_items, ranking_metrics
+from darec.module.checkpoint import read_checkpoint
 from darec.module.objective import AlignmentObjective
 from darec.module.views import SideViews, sum_over_sides
 from darec.utils.spec import build_from_spec, init_spec
@@ -24,6 +30,22 @@ __all__ = ["DaRecModule"]
 log = logging.getLogger(__name__)
 
 _SCORE_WITH = ("backbone", "disentangled")
+# The training generator's seed is torch.initial_seed() plus this (an arbitrary odd constant), so that
+# its draws do not mirror those of the negative sampler, which is seeded with torch.initial_seed().
+_GENERATOR_SEED_OFFSET = 0x9E3779B97F4A7C15
+_EXCLUDE = ("known", "train", None)
+
+#: Hyperparameters that define the model a checkpoint holds: a module configured differently refuses
+#: it. ``None`` in either of the ``_DERIVED`` ones means "taken from the data or the backbone".
+_STRUCTURAL = (
+    "backbone", "num_users", "num_items", "alpha", "orthogonality_weight", "uniformity_weight", "disentangle",
+    "align_dim", "text_dim", "head_hidden_dim", "score_with", "uniformity_on_shared",
+)
+_DERIVED = ("num_users", "num_items", "align_dim", "text_dim")
+
+# Set by DaRecModule.load_from_checkpoint, which builds the module from the checkpoint's own
+# hyperparameters (plus the caller's explicit overrides): nothing to compare them with.
+_LOADING_FROM_CHECKPOINT: contextvars.ContextVar[bool] = contextvars.ContextVar("darec_loading", default=False)
 
 
 def _dense(pairs: Tensor, rows: int, cols: int) -> Tensor:
@@ -40,6 +62,20 @@ def _drop_excluded(items: Tensor, scores: Tensor, exclude: Tensor | None) -> tup
         return items, scores
     filler = exclude.gather(1, items)
     return items.masked_fill(filler, -1), scores.masked_fill(filler, float("-inf"))
+
+
+def _check_exclude(exclude: str | None, name: str = "exclude") -> None:
+    if exclude not in _EXCLUDE:
+        raise ValueError(f"`{name}` must be 'known', 'train' or None, got {exclude!r}")
+
+
+def _comparable(value: Any) -> Any:
+    """Tuples as lists and mappings as dicts, recursively: a value read from YAML compares equal to the saved one."""
+    if isinstance(value, (list, tuple)):
+        return [_comparable(v) for v in value]
+    if isinstance(value, dict):
+        return {key: _comparable(v) for key, v in value.items()}
+    return value
 
 
 def _sum_over_row_blocks(loss: Any, sizes: list[int], *tensors: Tensor) -> Tensor:
@@ -139,6 +175,9 @@ class DaRecModule(L.LightningModule):
             method). (default: :obj:`None`)
         ks (Sequence[int]): cut-offs of the ranking metrics. (default: :obj:`(5, 10, 20)`)
         predict_k (int): items recommended per user by ``predict``. (default: :obj:`20`)
+        predict_exclude (str, optional): what ``predict`` never recommends, as ``exclude`` of
+            :meth:`recommend`: ``"known"``, every interaction of the data (train, valid and test);
+            ``"train"``, the training items only; :obj:`None`, nothing. (default: :obj:`"known"`)
         alpha (float): :math:`\alpha`, weight of the orthogonality and uniformity regularisers.
             (default: :obj:`0.0`)
         orthogonality_weight (float, optional): a separate weight for orthogonality, replacing
@@ -186,10 +225,11 @@ class DaRecModule(L.LightningModule):
         init_std: float | None = None,
         align_batch_size: int | None = 256,
         head_hidden_dim: int | None = None,
+        predict_exclude: str | None = "known",
     ) -> None:
         super().__init__()
         if isinstance(backbone, dict):
-            backbone = build_from_spec(backbone)
+            backbone = build_from_spec(backbone, what="the backbone")
         self.backbone = check_backbone(backbone)
         if lr <= 0:
             raise ValueError(f"`lr` must be positive, got {lr}")
@@ -200,6 +240,7 @@ class DaRecModule(L.LightningModule):
                 raise ValueError(f"`{name}` must be non-negative, got {value}")
         if predict_k <= 0:
             raise ValueError(f"`predict_k` must be positive, got {predict_k}")
+        _check_exclude(predict_exclude, "predict_exclude")
         if score_with not in _SCORE_WITH:
             raise ValueError(f"`score_with` must be one of {_SCORE_WITH}, got {score_with!r}")
         if align_batch_size is not None and align_batch_size < 2:
@@ -224,6 +265,12 @@ class DaRecModule(L.LightningModule):
         self.objective = AlignmentObjective()
         self.heads: nn.ModuleDict | None = None  # built in setup (or from a checkpoint), once sizes are known
         self._train_pairs: Tensor | None = None
+        self._heldout_pairs: Tensor | None = None  # (E, 2) valid + test pairs: masked, never in the graph
+        #: Raw ids of the users and items (``user_ids[u]``, ``item_ids[i]``) of the data the module was
+        #: fitted on, from the data module or the checkpoint; :obj:`None` after :meth:`set_graph`.
+        self.user_ids: np.ndarray | None = None
+        self.item_ids: np.ndarray | None = None
+        self._user_index: dict[str, int] | None = None
         self._graph: Tensor | None = None
         self._eval_embedding: Tensor | None = None
         self._term_specs: dict[str, dict[str, Any]] = {}
@@ -235,13 +282,29 @@ class DaRecModule(L.LightningModule):
         self.register_buffer("text_item", torch.empty(0), persistent=False)
 
     # -- data --------------------------------------------------------------------------------
-    def set_graph(self, train_pairs: Tensor, num_users: int | None = None, num_items: int | None = None) -> None:
+    def set_graph(
+        self,
+        train_pairs: Tensor,
+        num_users: int | None = None,
+        num_items: int | None = None,
+        *,
+        heldout_pairs: Tensor | None = None,
+        user_ids: Sequence[Any] | None = None,
+        item_ids: Sequence[Any] | None = None,
+    ) -> None:
         """Gives the module its training interactions, without a data module.
+
+        Only ``train_pairs`` build the graph. Whatever a data module or checkpoint gave before is
+        replaced, held-out pairs and raw ids included (forgotten unless given again).
 
         Args:
             train_pairs (Tensor): ``(E, 2)`` (user, item) training pairs.
             num_users (int, optional): defaults to the constructor's value.
             num_items (int, optional): defaults to the constructor's value.
+            heldout_pairs (Tensor, optional): ``(E', 2)`` other known (user, item) pairs (validation
+                and test): never in the graph, masked by ``recommend(..., exclude="known")``.
+            user_ids (sequence, optional): the ``num_users`` raw user ids, for :meth:`recommend_raw`.
+            item_ids (sequence, optional): the ``num_items`` raw item ids.
         """
         self.num_users = int(num_users if num_users is not None else self.num_users or 0)
         self.num_items = int(num_items if num_items is not None else self.num_items or 0)
@@ -256,10 +319,32 @@ class DaRecModule(L.LightningModule):
             raise ValueError(f"`train_pairs` has ids outside {self.num_users} users x {self.num_items} items")
         self.hparams["num_users"], self.hparams["num_items"] = self.num_users, self.num_items
         self._train_pairs = torch.unique(pairs, dim=0)
+        self._set_known(heldout_pairs, user_ids, item_ids)
         self._graph = self._normalized_graph()
         # The adjacency passed to the backbone is already normalised (and symmetric): LGConv layers
         # skip their per-step normalisation and multiply without transposing in the backward.
         use_symmetric_spmm(self.backbone)
+
+    def _set_known(self, heldout_pairs: Tensor | None, user_ids: Sequence[Any] | None, item_ids: Sequence[Any] | None) -> None:
+        """Stores the ``(E, 2)`` held-out (valid + test) pairs, which ``exclude="known"`` masks and
+        which never enter the graph, and the raw id maps of the data (kept as strings, as
+        :class:`~darec.data.Interactions` has them)."""
+        pairs = None
+        if heldout_pairs is not None and len(heldout_pairs):
+            pairs = torch.as_tensor(heldout_pairs, dtype=torch.long).cpu()
+            if pairs.dim() != 2 or pairs.size(1) != 2:
+                raise ValueError(f"`heldout_pairs` must have shape (E, 2), got {tuple(pairs.shape)}")
+            if pairs[:, 0].max() >= self.num_users or pairs[:, 1].max() >= self.num_items or pairs.min() < 0:
+                raise ValueError(f"`heldout_pairs` has ids outside {self.num_users} users x {self.num_items} items")
+            pairs = torch.unique(pairs, dim=0)
+        self._heldout_pairs = pairs
+        maps = {}
+        for name, ids, count in (("user_ids", user_ids, self.num_users), ("item_ids", item_ids, self.num_items)):
+            maps[name] = None if ids is None else np.asarray(list(ids)).astype(str)
+            if maps[name] is not None and maps[name].shape != (count,):
+                raise ValueError(f"`{name}` must list one raw id per entity ({count}), got {maps[name].shape[0]}")
+        self.user_ids, self.item_ids = maps["user_ids"], maps["item_ids"]
+        self._user_index = None
 
     def set_text_embeddings(self, user: Tensor | None = None, item: Tensor | None = None) -> None:
         """Stores frozen text embeddings as non-trainable buffers (not saved in checkpoints)."""
@@ -288,10 +373,46 @@ class DaRecModule(L.LightningModule):
             given = getattr(self, name)
             if given is not None and given != value:
                 raise ValueError(f"the model was built for {name}={given} but the data have {value}")
-        self.set_graph(torch.from_numpy(data.train), data.num_users, data.num_items)
+        held_out = torch.from_numpy(np.concatenate([data.split(name) for name in ("valid", "test")]))
+        self.set_graph(
+            torch.from_numpy(data.train),
+            data.num_users,
+            data.num_items,
+            heldout_pairs=held_out,
+            user_ids=data.user_ids,
+            item_ids=data.item_ids,
+        )
         text = getattr(datamodule, "text_embeddings", None) or {}
         self.set_text_embeddings(text.get("user"), text.get("item"))
         self._bound_to = datamodule
+
+    def _missing_text_error(self) -> ValueError:
+        """The error for alignment without text embeddings, saying what is actually missing."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        data = getattr(datamodule, "interactions", None)
+        has_text = data is not None and bool(data.user_text or data.item_text)
+        encoder = getattr(datamodule, "text_encoder", None)
+        if datamodule is None:
+            missing = (
+                "there is no data module to take them from: fit with trainer.fit(model, datamodule=...) "
+                "or call model.set_text_embeddings(user, item) first"
+            )
+        elif has_text:
+            missing = (
+                "the data have user/item text but the data module has no text encoder (text_encoder=None): "
+                "give it a text_encoder (e.g. 'all-MiniLM-L6-v2'), or precomputed user_embeddings/item_embeddings"
+            )
+        else:
+            source = getattr(datamodule, "source", None)
+            where = f"the data source {str(source)!r} has" if source is not None else "the interactions have"
+            missing = (
+                f"{where} no user or item text to encode (a TSV/CSV ratings file carries none): pass "
+                "item_info='items.csv' (titles, descriptions, ...) and/or user_info='users.csv' to "
+                "RecDataModule, use a split directory with item_text.jsonl/user_text.jsonl, or give "
+                "precomputed user_embeddings/item_embeddings"
+                + ("" if encoder is not None else " (text from files also needs a text_encoder; it is None now)")
+            )
+        return ValueError(f"alignment needs text embeddings, but {missing}")
 
     def setup(self, stage: str) -> None:
         self._bind_datamodule()
@@ -301,10 +422,7 @@ class DaRecModule(L.LightningModule):
                 "(trainer.fit(model, datamodule=...)) or call model.set_graph(train_pairs) first"
             )
         if stage == "fit" and (len(self.objective) or self.needs_heads) and not self.text_sides:
-            raise ValueError(
-                "alignment needs text embeddings, but none were given: give the data module a text_encoder "
-                "and user/item text, or precomputed user_embeddings/item_embeddings"
-            )
+            raise self._missing_text_error()
         if stage == "fit" and self.needs_heads and self.heads is None:
             align_dim = self.hparams.align_dim or self.cf_dim
             self._build_heads(self.cf_dim, self.text_dim, align_dim, full=self.hparams.disentangle is not False)
@@ -325,7 +443,7 @@ class DaRecModule(L.LightningModule):
         self._bind_datamodule()
         sides = self.text_sides
         if not sides:
-            raise ValueError("no text embeddings are set")
+            raise self._missing_text_error()
         return int(getattr(self, f"text_{sides[0]}").size(1))
 
     @property
@@ -429,8 +547,32 @@ class DaRecModule(L.LightningModule):
         distinct = seen.nonzero().squeeze(1)
         cap = self.hparams.align_batch_size
         if cap is not None and len(distinct) > cap:
-            distinct = distinct[torch.randperm(len(distinct), device=distinct.device)[:cap]]
+            draw = torch.randperm(len(distinct), device=distinct.device, generator=self._training_generator())
+            distinct = distinct[draw[:cap]]
         return distinct
+
+    def _training_generator(self) -> torch.Generator:
+        """The module's own source of randomness in training (RLMRec-Gen's masked nodes, the
+        ``align_batch_size`` subsample), on the module's device.
+
+        Lightning does not save or restore the global random state, so draws from it make a resumed
+        fit differ from the uninterrupted one. This generator is saved in checkpoints (see
+        :meth:`on_save_checkpoint`) and restored on resume; it is seeded on first use from
+        :func:`torch.initial_seed` (the seed of :func:`lightning.seed_everything`), offset so that its
+        draws differ from the data module's negative sampler, which starts from the same seed."""
+        generator = self.__dict__.get("_generator")
+        if generator is None or generator.device != self.device:
+            generator = torch.Generator(device=self.device)
+            saved = self.__dict__.pop("_generator_state", None)
+            if saved is not None and saved["device"] == self.device.type:
+                state = saved["state"]
+                if isinstance(state, (bytes, bytearray)):
+                    state = torch.tensor(list(state), dtype=torch.uint8)
+                generator.set_state(state.cpu())
+            else:  # a fresh fit (or a checkpoint written on another kind of device)
+                generator.manual_seed((torch.initial_seed() + _GENERATOR_SEED_OFFSET) % 2**63)
+            self.__dict__["_generator"] = generator
+        return generator
 
     def _side_views(
         self, emb: Tensor, batch: dict[str, Tensor], masked: Tensor | None
@@ -501,12 +643,15 @@ class DaRecModule(L.LightningModule):
         return out
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        if "_resumed_epoch_sums" in self.__dict__:  # Lightning resumes mid-epoch without on_train_epoch_start
+            self._resume_epoch_sums()
         users, pos, neg = batch["user"], batch["pos"], batch["neg"]
         masked = None
         generative = next((t for t in self.objective.terms.values() if hasattr(t, "mask_token")), None)
         if generative is not None:
             num_nodes = self.num_users + self.num_items
-            masked_nodes = torch.randperm(num_nodes, device=self.device)[: max(2, int(generative.mask_ratio * num_nodes))]
+            draw = torch.randperm(num_nodes, device=self.device, generator=self._training_generator())
+            masked_nodes = draw[: max(2, int(generative.mask_ratio * num_nodes))]
             masked = torch.zeros(num_nodes, dtype=torch.bool, device=self.device)
             masked[masked_nodes] = True
             emb = self._propagate(masked_nodes, generative.mask_token)
@@ -553,6 +698,15 @@ class DaRecModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._epoch_sums, self._epoch_count = {}, 0
+        self._resume_epoch_sums()
+
+    def _resume_epoch_sums(self) -> None:
+        """In a fit resumed mid-epoch (from ``interrupted.ckpt``), continues the epoch's running loss sums
+        saved in the checkpoint, so that the epoch's logged means cover all of its steps."""
+        resumed = self.__dict__.pop("_resumed_epoch_sums", None)
+        if resumed is not None and resumed["epoch"] == self.current_epoch and not self._epoch_count:
+            self._epoch_sums = {key: value.to(self.device) for key, value in resumed["sums"].items()}
+            self._epoch_count = resumed["count"]
 
     def on_train_epoch_end(self) -> None:
         if self._epoch_count:
@@ -638,28 +792,101 @@ class DaRecModule(L.LightningModule):
         self._evaluation_start()
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        """Top-``predict_k`` items per user, masking everything the data module knows the user has seen."""
-        items, scores, exclude = self._rank_batch(batch, self.hparams.predict_k)
-        items, scores = _drop_excluded(items, scores, exclude)  # item -1: the user has fewer unseen items
-        return {"user": batch["user"].cpu(), "item": items.cpu(), "score": scores.cpu()}
+        """Top-``predict_k`` items per user of a ranking batch, as :meth:`recommend` ranks them.
+
+        What is masked follows ``predict_exclude``: by default (``"known"``) every interaction the
+        data module knows of (train, valid and test, the batch's ``exclude`` pairs), as
+        ``recommend(..., exclude="known")``; ``"train"`` masks the training items only, :obj:`None`
+        nothing.
+
+        Returns:
+            ``{"user": (B,), "item": (B, K), "score": (B, K)}`` on the CPU, with
+            ``K = min(predict_k, num_items)``; a user with fewer than ``K`` items left to recommend
+            gets item ``-1`` (score ``-inf``) in the remaining positions.
+        """
+        users = batch["user"]
+        mode = self.hparams.get("predict_exclude", "known")
+        scores = self._scores(users)
+        if mode == "known" and "exclude" in batch:
+            exclude = _dense(batch["exclude"], len(users), self.num_items)
+        else:
+            exclude = self._exclusion_mask(users, mode)
+        items = rank_items(scores, min(self.hparams.predict_k, self.num_items), exclude=exclude)
+        items, scores = _drop_excluded(items, scores.gather(1, items), exclude)
+        return {"user": users.cpu(), "item": items.cpu(), "score": scores.cpu()}
 
     def on_predict_epoch_end(self) -> None:
         self._eval_embedding = None
 
+    def _exclusion_mask(self, users: Tensor, exclude: str | None) -> Tensor | None:
+        """The ``(B, I)`` mask of the items ``exclude`` rules out for ``users`` (``None``: nothing)."""
+        if exclude is None:
+            return None
+        known = [self._train_pairs]
+        if exclude == "known" and self._heldout_pairs is not None:
+            known.append(self._heldout_pairs)
+        pairs = torch.cat(known).to(self.device)
+        position = torch.full((self.num_users,), -1, dtype=torch.long, device=self.device)
+        position[users] = torch.arange(len(users), device=self.device)
+        keep = position[pairs[:, 0]] >= 0
+        return _dense(torch.stack([position[pairs[keep, 0]], pairs[keep, 1]]), len(users), self.num_items)
+
     @torch.no_grad()
-    def recommend(self, users: Tensor | Sequence[int], k: int = 10, exclude_seen: bool = True) -> tuple[Tensor, Tensor]:
-        """Top-``k`` items for ``users``, best first.
+    def recommend(
+        self,
+        users: Tensor | Sequence[int],
+        k: int = 10,
+        exclude: str | None = "known",
+        *,
+        exclude_seen: bool | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Top-``k`` items for ``users`` (internal ids), best first.
+
+        By default nothing the user already has is recommended: ``exclude="known"`` masks every
+        interaction the module knows of, the training pairs and the held-out (validation and test)
+        pairs of the data it was fitted on (stored in its checkpoints; the held-out pairs never
+        enter the graph). ``predict`` masks the same by default (``predict_exclude``). A module
+        given only :meth:`set_graph` ``(train_pairs)`` knows its training pairs only.
 
         Args:
-            users (Tensor or sequence of int): ``(B,)`` user ids.
+            users (Tensor or sequence of int): ``(B,)`` internal user ids, ``0 .. num_users - 1``.
             k (int): items per user. (default: :obj:`10`)
-            exclude_seen (bool): never recommend a user's training items. (default: :obj:`True`)
+            exclude (str, optional): ``"known"``, every known interaction; ``"train"``, the
+                training items only (the former default);
+                :obj:`None`, nothing. (default: :obj:`"known"`)
+            exclude_seen (bool, optional): deprecated; ``True`` is ``exclude="train"`` and
+                ``False`` is ``exclude=None``.
 
         Returns:
-            ``(items, scores)``: two ``(B, k)`` tensors on the module's device. With
-            ``exclude_seen``, a user with fewer than ``k`` unseen items gets item ``-1`` (score
-            ``-inf``) in the remaining positions.
+            ``(items, scores)``: two ``(B, min(k, num_items))`` tensors on the module's device,
+            internal item ids and their scores, best first. ``k`` larger than the catalogue gives
+            ``num_items`` columns. A user with fewer items left than columns (the others excluded)
+            gets item ``-1`` with score ``-inf`` in the remaining positions. For raw ids, see
+            :meth:`recommend_raw`.
+
+        Example:
+            >>> from darec.backbones import MatrixFactorization
+            >>> model = DaRecModule(MatrixFactorization(num_nodes=7, embedding_dim=8), num_users=3, num_items=4)
+            >>> model.set_graph(torch.tensor([[0, 0], [1, 1], [2, 3]]), heldout_pairs=torch.tensor([[0, 1]]))
+            >>> items, scores = model.recommend([0], k=10)  # k > 4 items: 4 columns
+            >>> items.shape, sorted(items[0, :2].tolist()), items[0, 2:].tolist()  # items 0 and 1 are known
+            (torch.Size([1, 4]), [2, 3], [-1, -1])
+            >>> sorted(model.recommend([0], k=10, exclude="train")[0][0, :3].tolist())  # item 1 is allowed
+            [1, 2, 3]
         """
+        if isinstance(exclude, bool):  # recommend(users, k, True): the former positional exclude_seen
+            exclude_seen, exclude = exclude, "known"
+        if exclude_seen is not None:
+            warnings.warn(
+                "`exclude_seen` is deprecated: use exclude='train' for exclude_seen=True (training items "
+                "only), exclude=None for exclude_seen=False, or the default exclude='known'",
+                FutureWarning,
+                stacklevel=3,  # through torch.no_grad's wrapper
+            )
+            exclude = "train" if exclude_seen else None
+        _check_exclude(exclude)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ValueError(f"`k` must be a positive integer, got {k!r}")
         if self._train_pairs is None:
             raise RuntimeError("no training graph: load a checkpoint, call set_graph(...) or fit first")
         users = torch.as_tensor(users, dtype=torch.long, device=self.device).flatten()
@@ -669,17 +896,78 @@ class DaRecModule(L.LightningModule):
         self.eval()
         try:
             scores = self._scores(users)
-            exclude = None
-            if exclude_seen:
-                pairs = self._train_pairs.to(self.device)
-                position = torch.full((self.num_users,), -1, dtype=torch.long, device=self.device)
-                position[users] = torch.arange(len(users), device=self.device)
-                keep = position[pairs[:, 0]] >= 0
-                exclude = _dense(torch.stack([position[pairs[keep, 0]], pairs[keep, 1]]), len(users), self.num_items)
-            items = rank_items(scores, min(k, self.num_items), exclude=exclude)
-            return _drop_excluded(items, scores.gather(1, items), exclude)
+            mask = self._exclusion_mask(users, exclude)
+            items = rank_items(scores, min(int(k), self.num_items), exclude=mask)
+            return _drop_excluded(items, scores.gather(1, items), mask)
         finally:
             self.train(was_training)
+
+    def recommend_raw(
+        self, users: Sequence[Any] | np.ndarray, k: int = 10, exclude: str | None = "known"
+    ) -> tuple[np.ndarray, Tensor]:
+        """Top-``k`` items for ``users`` in the raw ids of the data, best first.
+
+        The same ranking as :meth:`recommend` (same ``exclude`` default), translated with the raw id
+        maps the module keeps from its data module (:attr:`user_ids`, :attr:`item_ids`, stored in
+        its checkpoints): ``DaRecModule.load_from_checkpoint(path).recommend_raw(["196"])`` needs
+        nothing else. Raw ids are compared as strings (as the data module reads them), so
+        MovieLens user ``196`` may be given as ``196`` or ``"196"``.
+
+        Args:
+            users (sequence): ``B`` raw user ids.
+            k (int): items per user. (default: :obj:`10`)
+            exclude (str, optional): as in :meth:`recommend`. (default: :obj:`"known"`)
+
+        Returns:
+            ``(items, scores)``: ``items`` a ``(B, min(k, num_items))`` numpy array of objects, the raw
+            item ids (strings), best first, with :obj:`None` where a user has no item left;
+            ``scores`` the ``(B, min(k, num_items))`` tensor of :meth:`recommend` (``-inf`` there).
+
+        Raises:
+            KeyError: a user id is not among the users of the data (the message lists them).
+            RuntimeError: the module has no raw ids (fitted with :meth:`set_graph` alone, or a
+                checkpoint written before darec stored them); use :meth:`recommend`.
+
+        Example:
+            >>> from darec.backbones import MatrixFactorization
+            >>> model = DaRecModule(MatrixFactorization(num_nodes=5, embedding_dim=8), num_users=2, num_items=3)
+            >>> model.set_graph(
+            ...     torch.tensor([[0, 0], [1, 1]]), user_ids=["ann", "bob"], item_ids=["tea", "jam", "oat"],
+            ...     heldout_pairs=torch.tensor([[0, 2]]),
+            ... )
+            >>> items, scores = model.recommend_raw(["ann"], k=3)  # "tea" and "oat" are known for ann
+            >>> items.tolist(), scores.shape
+            ([['jam', None, None]], torch.Size([1, 3]))
+            >>> model.recommend_raw(["zoe"])
+            Traceback (most recent call last):
+            ...
+            KeyError: "unknown user id(s) 'zoe': not among the 2 users of the data this model was fitted on (e.g. 'ann', 'bob')"
+        """
+        if self.user_ids is None or self.item_ids is None:
+            raise RuntimeError(
+                "raw ids are unknown: this model was not fitted with a darec data module (set_graph(...) "
+                "without user_ids/item_ids, or a checkpoint written before darec stored them); use "
+                "recommend() with internal ids, or set_graph(..., user_ids=..., item_ids=...)"
+            )
+        if isinstance(users, (str, bytes)) or not hasattr(users, "__iter__"):
+            raise TypeError(f"`users` must be a sequence of raw user ids, e.g. [{users!r}], got {type(users).__name__}")
+        if self._user_index is None:
+            self._user_index = {raw: index for index, raw in enumerate(self.user_ids.tolist())}
+        raw_users = [str(user) for user in users]
+        unknown = [user for user in raw_users if user not in self._user_index]
+        if unknown:
+            listed = ", ".join(repr(user) for user in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            examples = ", ".join(repr(user) for user in self.user_ids[:3].tolist())
+            raise KeyError(
+                f"unknown user id(s) {listed}: not among the {len(self.user_ids)} users of the data this "
+                f"model was fitted on (e.g. {examples})"
+            )
+        internal = torch.tensor([self._user_index[user] for user in raw_users], dtype=torch.long)
+        items, scores = self.recommend(internal, k, exclude)
+        found = items.cpu().numpy()
+        raw = np.full(found.shape, None, dtype=object)
+        raw[found >= 0] = self.item_ids[found[found >= 0]]
+        return raw, scores
 
     def __getstate__(self) -> dict[str, Any]:
         # Sparse tensors cannot be deep-copied or pickled; the graph is rebuilt from the pairs on use.
@@ -687,6 +975,9 @@ class DaRecModule(L.LightningModule):
         state = dict(state)
         state["_graph"] = None
         state["_eval_embedding"] = None
+        if state.get("_generator") is not None:  # travels as its state (ddp_spawn's pickler drops generators)
+            generator = state.pop("_generator")
+            state["_generator_state"] = {"device": generator.device.type, "state": bytes(generator.get_state().tolist())}
         return state
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -695,19 +986,43 @@ class DaRecModule(L.LightningModule):
             "num_users": self.num_users,
             "num_items": self.num_items,
             "train_pairs": self._train_pairs,
+            # masked by recommend(exclude="known") after loading; never part of the graph
+            "heldout_pairs": self._heldout_pairs,
+            # the data's raw ids, for recommend_raw() from the checkpoint alone
+            "user_ids": None if self.user_ids is None else self.user_ids.tolist(),
+            "item_ids": None if self.item_ids is None else self.item_ids.tolist(),
             "terms": {name: {**spec, "weight": self.objective.weights[name]} for name, spec in self._term_specs.items()},
         }
+        generator = self.__dict__.get("_generator")
+        if generator is not None:  # the training draws continue where they were on resume
+            checkpoint["darec"]["generator"] = {"device": generator.device.type, "state": generator.get_state()}
+        if self._epoch_count and self._trainer is not None:  # the running sums of the epoch's logged losses
+            sums = {key: value.detach().cpu() for key, value in self._epoch_sums.items()}
+            checkpoint["darec"]["epoch_sums"] = {"epoch": self.current_epoch, "sums": sums, "count": self._epoch_count}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._check_checkpoint_model(checkpoint)
         state = checkpoint.get("darec")
         if state is None:
             return
+        if state.get("generator") is not None:  # used by _training_generator on the first draw
+            self.__dict__.pop("_generator", None)
+            self.__dict__["_generator_state"] = state["generator"]
+        if state.get("epoch_sums") is not None:  # used if the fit resumes within that epoch
+            self.__dict__["_resumed_epoch_sums"] = state["epoch_sums"]
         if state.get("train_pairs") is not None:
-            self.set_graph(state["train_pairs"], state["num_users"], state["num_items"])
+            self.set_graph(
+                state["train_pairs"],
+                state["num_users"],
+                state["num_items"],
+                heldout_pairs=state.get("heldout_pairs"),  # absent from older checkpoints
+                user_ids=state.get("user_ids"),
+                item_ids=state.get("item_ids"),
+            )
         for name, spec in state.get("terms", {}).items():
             if name not in self.objective:
                 weight = spec.pop("weight", 0.0)
-                self.add_term(name, build_from_spec(spec), weight)
+                self.add_term(name, build_from_spec(spec, what=f"the alignment term {name!r}"), weight)
         weights = checkpoint.get("state_dict", {})
         _stack_legacy_heads(weights)
         if self.heads is None and "heads.llm.weight1" in weights:
@@ -724,3 +1039,121 @@ class DaRecModule(L.LightningModule):
                     if f"heads.{name}.weight1" in weights
                 }
             )
+
+    def _check_checkpoint_model(self, checkpoint: dict[str, Any]) -> None:
+        """Refuses a checkpoint of another model than this (configured) module; warns about other settings.
+
+        Lightning loads a ``ckpt_path`` into the module built from the config, and
+        :meth:`on_load_checkpoint` would then rebuild the checkpoint's heads and terms: a DaRec
+        checkpoint would run under a plain LightGCN config without a word. The hyperparameters
+        that define the model (``_STRUCTURAL``: backbone, sizes, regulariser weights, heads,
+        scoring) and the alignment terms must therefore agree; the others (``lr``, ``ks``,
+        ``predict_k``, ...) only warn. :meth:`load_from_checkpoint` builds the module from the
+        checkpoint itself and skips this.
+        """
+        if _LOADING_FROM_CHECKPOINT.get():
+            return
+        saved = checkpoint.get("hyper_parameters")
+        if not isinstance(saved, dict):
+            return
+        current = dict(self.hparams)
+        if "backbone" not in current or "backbone" not in saved:  # a custom backbone without a spec: compare classes
+            cls = type(self.backbone)
+            current["backbone"] = {"class_path": f"{cls.__module__}.{cls.__qualname__}"}
+            if isinstance(saved.get("backbone"), dict):
+                saved = {**saved, "backbone": {"class_path": saved["backbone"].get("class_path")}}
+        structural, other = [], []
+        for key in sorted(set(saved) & set(current)):  # a key one side lacks comes from another darec version
+            was, now = _comparable(saved[key]), _comparable(current[key])
+            if was == now or (key in _DERIVED and (was is None or now is None)):
+                continue
+            (structural if key in _STRUCTURAL else other).append(f"{key}: checkpoint {was!r}, config {now!r}")
+        saved_terms = {
+            name: {key: value for key, value in spec.items() if key != "weight"}
+            for name, spec in ((checkpoint.get("darec") or {}).get("terms") or {}).items()
+        }
+        configured = set(self._term_specs) | self._configured_alignment_terms()
+        if configured and configured != set(saved_terms):
+            structural.append(f"alignment terms: checkpoint {sorted(saved_terms)}, config {sorted(configured)}")
+        elif not configured and saved_terms:
+            other.append(f"alignment terms: checkpoint {sorted(saved_terms)}, config none (they do not change scores)")
+        for name in sorted(set(self._term_specs) & set(saved_terms)):
+            was, now = _comparable(saved_terms[name]), _comparable(self._term_specs[name])
+            if was != now:
+                structural.append(f"term {name!r}: checkpoint {was!r}, config {now!r}")
+        trainer = self._trainer
+        path = getattr(trainer, "ckpt_path", None) if trainer is not None else None
+        where = f"checkpoint {os.fspath(path)}" if path is not None else "the checkpoint"
+        if structural:
+            raise ValueError(
+                f"{where} holds a different model than the configured one: {'; '.join(structural)}. "
+                "Use the config the checkpoint was trained with (its settings are the checkpoint's "
+                "'hyper_parameters', and `darec fit` saved config.yaml in the run's log directory), or "
+                "load it with DaRecModule.load_from_checkpoint(path), which needs no config."
+            )
+        if other:
+            warnings.warn(
+                f"{where} was saved with other settings than the configured module's; they do not define "
+                f"the model, so it loads: {'; '.join(other)}",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def _configured_alignment_terms(self) -> set[str]:
+        """Names of the terms that the trainer's alignment callbacks register (in ``fit``)."""
+        from darec.callbacks.alignment_callback import AlignmentCallback
+
+        trainer = self._trainer
+        callbacks = trainer.callbacks if trainer is not None else []
+        return {callback.name for callback in callbacks if isinstance(callback, AlignmentCallback)}
+
+    @_restricted_classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: str | os.PathLike | IO,
+        map_location: Any = None,
+        hparams_file: str | os.PathLike | None = None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        **kwargs: Any,
+    ) -> DaRecModule:
+        """Builds the module from a checkpoint alone: backbone, heads, terms, graph, held-out pairs, raw ids.
+
+        Lightning's :meth:`~lightning.pytorch.core.LightningModule.load_from_checkpoint`, which
+        first checks the file with :func:`~darec.module.checkpoint.read_checkpoint`: a file that
+        is empty, not a PyTorch file, not a darec checkpoint or damaged (a failed checksum, a
+        truncated archive) raises :class:`~darec.module.checkpoint.CheckpointError` naming it,
+        instead of whatever ``torch.load`` or Lightning would stumble on. Arguments as
+        Lightning's; keyword arguments override the saved hyperparameters (e.g. ``backbone=`` for
+        a custom backbone whose constructor arguments could not be recorded).
+
+        Raises:
+            FileNotFoundError: ``checkpoint_path`` does not exist.
+            CheckpointError: ``checkpoint_path`` is not a (readable) darec checkpoint.
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     empty = Path(tmp) / "best.ckpt"
+            ...     empty.touch()
+            ...     try:
+            ...         DaRecModule.load_from_checkpoint(empty)
+            ...     except ValueError as err:
+            ...         print(str(err).replace(tmp, "<tmp>"))
+            <tmp>/best.ckpt is not a darec checkpoint (the file is empty)
+        """
+        if isinstance(checkpoint_path, (str, os.PathLike)) and "://" not in os.fspath(checkpoint_path):
+            read_checkpoint(checkpoint_path, weights_only=weights_only)  # local files; URLs and buffers as Lightning reads them
+        token = _LOADING_FROM_CHECKPOINT.set(True)
+        try:
+            return super().load_from_checkpoint(
+                checkpoint_path,
+                map_location=map_location,
+                hparams_file=hparams_file,
+                strict=strict,
+                weights_only=weights_only,
+                **kwargs,
+            )
+        finally:
+            _LOADING_FROM_CHECKPOINT.reset(token)

@@ -63,11 +63,11 @@ def test_predictions_in_raw_ids_without_seen_items(tmp_path, fitted):
         assert len({r["item"] for r in user_rows}) == K
         scores = [float(r["score"]) for r in user_rows]
         assert scores == sorted(scores, reverse=True)
-    # the same ranking as recommend() once every known item is masked
-    items, _ = model.recommend([0], k=NUM_ITEMS, exclude_seen=True)
-    known = {data.item_ids[i] for u, i in np.concatenate([data.valid, data.test]) if u == 0}
-    expected = [data.item_ids[i] for i in items[0].tolist() if data.item_ids[i] not in known][:K]
-    assert [r["item"] for r in by_user["u0"]] == expected
+    # the same ranking as recommend() and recommend_raw(), which mask every known item by default too
+    items, _ = model.recommend([0], k=K)
+    assert [r["item"] for r in by_user["u0"]] == [data.item_ids[i] for i in items[0].tolist()]
+    raw_items, _ = model.recommend_raw(["u0", "u5"], k=K)
+    assert raw_items.tolist() == [[r["item"] for r in by_user[user]] for user in ("u0", "u5")]
     # written atomically: nothing but the result in the folder
     assert sorted(p.name for p in output.parent.iterdir()) == ["predictions.tsv"]
 
@@ -112,7 +112,56 @@ def test_users_with_few_unseen_items_get_fewer_rows(tmp_path):
     rows = _read(output)
     assert [(r["user"], r["item"], r["rank"]) for r in rows if r["user"] == "alice"] == [("alice", "e", "1")]
     assert sorted(r["item"] for r in rows if r["user"] == "bob") == ["d", "e"]
-    # recommend() pads such users with -1 / -inf instead of recommending training items
+    # recommend() masks the same known items and pads such users with -1 / -inf
     items, scores = model.recommend([0], k=4)
+    assert items[0].tolist() == [4, -1, -1, -1]
+    assert torch.isfinite(scores[0, :1]).all() and (scores[0, 1:] == float("-inf")).all()
+    # with the training items masked only, the held-out ones come back
+    items, scores = model.recommend([0], k=4, exclude="train")
     assert set(items[0, :3].tolist()) == {2, 3, 4} and items[0, 3].item() == -1
     assert torch.isfinite(scores[0, :3]).all() and scores[0, 3].item() == float("-inf")
+    raw_items, _ = model.recommend_raw(["alice"], k=10)  # k > 5 items: 5 columns, None where nothing is left
+    assert raw_items.tolist() == [["e", None, None, None, None]]
+
+
+def test_predict_exclude_train_masks_training_items_only(tmp_path, fitted):
+    model, dm = fitted
+    data = dm.interactions
+    output = tmp_path / "train_only.tsv"
+    model.hparams.predict_exclude = "train"
+    try:
+        trainer = _s.make_trainer(tmp_path, callbacks=[PredictionWriter(output=str(output))])
+        trainer.predict(model, datamodule=dm, return_predictions=False)
+    finally:
+        model.hparams.predict_exclude = "known"
+    rows = _read(output)
+    train = {(data.user_ids[u], data.item_ids[i]) for u, i in data.train}
+    held_out = {(data.user_ids[u], data.item_ids[i]) for u, i in np.concatenate([data.valid, data.test])}
+    pairs = {(r["user"], r["item"]) for r in rows}
+    assert not pairs & train
+    assert pairs & held_out  # the fitted model ranks some held-out items in its top K
+    items, _ = model.recommend_raw(["u0"], k=K, exclude="train")
+    assert [r["item"] for r in rows if r["user"] == "u0"] == items[0].tolist()
+
+
+def test_raw_ids_without_a_data_module_come_from_the_checkpoint(tmp_path):
+    from torch.utils.data import DataLoader
+
+    from darec.data.sampling import RankingUsers
+
+    dm = _s.make_datamodule(text=False)
+    trainer = _s.make_trainer(tmp_path, max_epochs=1)
+    trainer.fit(DaRecModule(MatrixFactorization(NUM_NODES, 8), predict_k=3), datamodule=dm)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    model = DaRecModule.load_from_checkpoint(tmp_path / "model.ckpt")
+    data = dm.interactions
+    known = np.concatenate([data.train, data.valid, data.test])
+    loader = DataLoader(RankingUsers(NUM_USERS, known, None, 16), batch_size=None)
+    output = tmp_path / "plain.tsv"
+    _s.make_trainer(tmp_path, callbacks=[PredictionWriter(output=str(output))]).predict(
+        model, dataloaders=loader, return_predictions=False
+    )
+    rows = _read(output)
+    assert {r["user"] for r in rows} == {f"u{k}" for k in range(NUM_USERS)}  # raw ids, from the checkpoint
+    items, _ = model.recommend_raw(["u7"], k=3)
+    assert [r["item"] for r in rows if r["user"] == "u7"] == items[0].tolist()

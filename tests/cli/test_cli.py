@@ -108,7 +108,7 @@ def test_links_sizes_from_the_data(config, split_dir, tiny_interactions):
     assert model.backbone.num_nodes == data.num_nodes == tiny_interactions.num_nodes  # no num_nodes in the config
     assert model.backbone.embedding.weight.shape == (data.num_nodes, 8)
     callbacks = {type(c).__name__ for c in instance.trainer.callbacks}
-    assert {"ModelCheckpoint", "PredictionWriter"} <= callbacks
+    assert {"ResumableCheckpoint", "PredictionWriter"} <= callbacks  # a ModelCheckpoint whose last.ckpt is the last epoch
 
 
 def test_fit_test_predict_round_trip(tmp_path, config, split_dir, tiny_interactions):

@@ -140,7 +140,7 @@ def test_recommend_excludes_training_items_and_sorts(fitted):
     train = make_interactions().train
     seen = {(int(u), int(i)) for u, i in train}
     users = torch.tensor([3, 0, 17, 39])
-    items, scores = model.recommend(users, k=15, exclude_seen=True)
+    items, scores = model.recommend(users, k=15, exclude="train")
     assert items.shape == scores.shape == (4, 15)
     for row, user in enumerate(users.tolist()):
         assert not any((user, i) in seen for i in items[row].tolist())
@@ -154,7 +154,7 @@ def test_recommend_excludes_training_items_and_sorts(fitted):
 def test_recommend_without_exclusion_returns_training_items(fitted):
     model = fitted["model"]
     seen = {(int(u), int(i)) for u, i in make_interactions().train}
-    items, scores = model.recommend(torch.arange(NUM_USERS), k=NUM_ITEMS, exclude_seen=False)
+    items, scores = model.recommend(torch.arange(NUM_USERS), k=NUM_ITEMS, exclude=None)
     assert items.shape == (NUM_USERS, NUM_ITEMS)
     hits = sum((u, i) in seen for u in range(NUM_USERS) for i in items[u, :10].tolist())
     assert hits > 0  # trained: the training items rank high once they are not masked

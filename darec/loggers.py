@@ -1,0 +1,98 @@
+"""A CSV logger that a resumed run can continue."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from typing import Any
+
+from lightning.pytorch.loggers import CSVLogger as _LightningCSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+
+__all__ = ["CSVLogger"]
+
+
+class _ContinuingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that an existing ``metrics.csv`` is continued instead of deleted.
+
+    The rows of the epochs that the new run logs again (those after the checkpoint it resumed
+    from) are replaced by the new run's rows; every other row is kept. Rewrites go through a
+    temporary file and a rename, so an interruption never leaves a truncated file."""
+
+    def __init__(self, log_dir: str) -> None:
+        self._previous: list[dict[str, str]] | None = None
+        super().__init__(log_dir)
+        hparams = os.path.join(self.log_dir, self.NAME_HPARAMS_FILE)
+        if self._previous is not None and os.path.isfile(hparams):
+            from lightning.pytorch.core.saving import load_hparams_from_yaml
+
+            try:
+                self.hparams.update(load_hparams_from_yaml(hparams) or {})
+            except Exception:  # unreadable: the new run's hparams replace it, as with Lightning's writer
+                pass
+
+    def _check_log_dir_exists(self) -> None:
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as handle:
+                reader = csv.DictReader(handle)
+                self._previous = list(reader)
+                self.metrics_keys = sorted(reader.fieldnames or [])
+
+    def _write_all(self, rows: list[dict[str, Any]]) -> None:
+        handle = tempfile.NamedTemporaryFile(
+            "w", dir=self.log_dir, prefix=".metrics.", suffix=".tmp", delete=False, newline=""
+        )
+        try:
+            with handle:
+                writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(handle.name, self.metrics_file_path)
+        except BaseException:
+            if os.path.exists(handle.name):
+                os.unlink(handle.name)
+            raise
+
+    def save(self) -> None:
+        if not self.metrics:
+            return
+        new_keys = self._record_new_keys()
+        if self._previous is not None:  # the first save of a resumed run
+            epochs = [float(row["epoch"]) for row in self.metrics if row.get("epoch") is not None]
+            start = min(epochs) if epochs else float("inf")
+            kept = [row for row in self._previous if row.get("epoch") in (None, "") or float(row["epoch"]) < start]
+            self._previous = None
+            self._write_all(kept + self.metrics)
+            self.metrics = []
+            return
+        if new_keys and os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            self._write_all(rows + self.metrics)
+            self.metrics = []
+            return
+        super().save()
+
+
+class CSVLogger(_LightningCSVLogger):
+    """:class:`lightning.pytorch.loggers.CSVLogger` that continues an existing version's files.
+
+    Lightning's logger deletes ``metrics.csv`` when it writes into an existing version folder.
+    This one keeps it: a fit resumed into the same version (the ``darec`` command does so when
+    ``--ckpt_path`` lies in ``<save_dir>/<name>/version_N/checkpoints/``) appends its rows, and only
+    the rows of epochs it logs again (those after its checkpoint) are replaced. ``hparams.yaml``
+    keeps its earlier entries. Local file systems only (as the CLI's default logger).
+
+    Args: as :class:`lightning.pytorch.loggers.CSVLogger`.
+    """
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is not None:
+            return self._experiment
+        os.makedirs(self.root_dir, exist_ok=True)
+        self._experiment = _ContinuingWriter(log_dir=self.log_dir)
+        return self._experiment
