@@ -24,6 +24,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from darec.callbacks import PredictionWriter, ResumableCheckpoint
 from darec.data.datamodule import RecDataModule
 from darec.module import CheckpointError, DaRecModule, read_checkpoint
+from darec.module.checkpoint import hparams_differences
 
 __all__ = ["DaRecCLI", "main"]
 
@@ -111,33 +112,6 @@ def _config_error_line(config: Any, error: BaseException) -> str:
     else:
         where = type(obj).__name__ if obj is not None else None
     return f"darec: error: {where}: {message}" if where else f"darec: error: {message}"
-
-
-def _model_differences(model: Any, checkpoint: dict[str, Any]) -> list[str]:
-    """``"key: config X, checkpoint Y"`` for each model setting of ``checkpoint`` that the config's
-    ``model`` section sets otherwise (backbone class and arguments, weights, widths, alignment terms)."""
-    saved = checkpoint.get("hyper_parameters") or {}
-    if model is None:
-        return []
-    out = []
-    for key, value in saved.items():
-        if key in ("backbone", "num_users", "num_items", "text_dim", "align_dim") or key not in model:
-            continue  # sizes come from the data (or, for align_dim, from the backbone)
-        given = model.get(key)
-        given = list(given) if isinstance(given, (list, tuple)) else given
-        value = list(value) if isinstance(value, (list, tuple)) else value
-        if given != value:
-            out.append(f"{key}: config {given!r}, checkpoint {value!r}")
-    backbone, spec = model.get("backbone"), saved.get("backbone")
-    if backbone is not None and isinstance(spec, dict):
-        if _resolve(getattr(backbone, "class_path", None)) is not _resolve(spec.get("class_path")):
-            out.append(f"backbone: config {getattr(backbone, 'class_path', None)}, checkpoint {spec.get('class_path')}")
-        else:
-            given_args = dict(getattr(backbone, "init_args", None) or {})
-            for key, value in (spec.get("init_args") or {}).items():
-                if key != "num_nodes" and key in given_args and given_args[key] != value:
-                    out.append(f"backbone.{key}: config {given_args[key]!r}, checkpoint {value!r}")
-    return out
 
 
 class DaRecCLI(LightningCLI):
@@ -228,7 +202,9 @@ class DaRecCLI(LightningCLI):
                     raise
                 print(f"darec: error: --ckpt_path: {error}", file=sys.stderr)
                 raise SystemExit(EXIT_CONFIG) from None
-            differences = _model_differences(self.config[subcommand].get("model"), checkpoint)
+            model = self.config[subcommand].get("model")
+            structural, other = hparams_differences(checkpoint.get("hyper_parameters") or {}, model.as_dict() if model else {})
+            differences = structural + other
             if differences:
                 print(
                     f"darec: warning: the checkpoint {ckpt} was trained with other model settings than the "

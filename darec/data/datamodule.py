@@ -76,7 +76,9 @@ class RecDataModule(L.LightningDataModule):
             trust. (default: :obj:`False`)
         seed (int, optional): seed of negative sampling; by default the global seed set by
             :func:`lightning.seed_everything`. (default: :obj:`None`)
-        num_workers (int): data-loader workers. (default: :obj:`0`)
+        num_workers (int): data-loader workers. A fit resumed from a checkpoint is the exact
+            continuation of the interrupted one only without workers (see
+            :class:`~darec.data.BPRTriplets`). (default: :obj:`0`)
     """
 
     def __init__(
@@ -332,6 +334,14 @@ class RecDataModule(L.LightningDataModule):
         return {"sampler": self._train_set.state_dict()} if self._train_set is not None else {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self.num_workers > 0:
+            warnings.warn(
+                f"resuming with num_workers={self.num_workers}: the negative sampler's state in the checkpoint is the "
+                "main process's, which workers do not advance, so the resumed epochs draw other batches than an "
+                "uninterrupted run would (resume with num_workers=0 for an exact continuation)",
+                UserWarning,
+                stacklevel=2,
+            )
         self._sampler_state = state_dict.get("sampler")
         if self._train_set is not None and self._sampler_state is not None:
             self._train_set.load_state_dict(self._sampler_state)

@@ -72,8 +72,9 @@ class BPRTriplets(GeneratorPickling, IterableDataset):
     generator lives as long as the dataset, so epochs differ and a fixed seed reproduces them all.
     Under ``torch.distributed`` each process takes every ``world_size``-th batch, and data-loader
     workers split a process's batches between them (each worker draws the same epoch from its copy
-    of the generator and yields its share; the generator state saved by :meth:`state_dict` is then
-    the main process's, so a resumed run does not repeat the workers' draws).
+    of the generator and yields its share). With workers, the main process's generator, which
+    :meth:`state_dict` saves, does not advance: a run resumed from a checkpoint draws its epochs
+    anew from that state, so it is not the exact continuation it is without workers.
 
     Args:
         train (numpy.ndarray): ``(E, 2)`` unique training pairs.

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["CheckpointError", "read_checkpoint"]
+__all__ = ["CheckpointError", "hparams_differences", "read_checkpoint"]
+
+#: Hyperparameters that define the model a checkpoint holds: a module configured differently refuses
+#: it. ``None`` in either of the ``_DERIVED`` ones means "taken from the data or the backbone".
+STRUCTURAL_HPARAMS = (
+    "backbone", "num_users", "num_items", "alpha", "orthogonality_weight", "uniformity_weight", "disentangle",
+    "align_dim", "text_dim", "head_hidden_dim", "score_with", "uniformity_on_shared",
+)  # fmt: skip
+_DERIVED = ("num_users", "num_items", "align_dim", "text_dim")
 
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default (zip) format
 _PICKLE_MAGIC = b"\x80"  # torch.save's legacy format starts with a pickle protocol opcode
@@ -140,3 +150,72 @@ def read_checkpoint(
     if not isinstance(checkpoint.get("darec"), dict):
         raise _not_darec(path, "a Lightning checkpoint without darec's 'darec' entry, written by another module")
     return checkpoint
+
+
+def _comparable(value: Any) -> Any:
+    """Tuples as lists and mappings as dicts, recursively: a value read from YAML compares equal to the saved one."""
+    if isinstance(value, (list, tuple)):
+        return [_comparable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {key: _comparable(v) for key, v in value.items()}
+    return value
+
+
+def _class(class_path: Any) -> Any:
+    """The class a ``class_path`` names (``darec.backbones.MatrixFactorization`` and its defining module's
+    path are the same class), or the path itself when it cannot be imported."""
+    module, _, name = str(class_path).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return class_path
+
+
+def _backbone_differences(saved: Any, current: Any) -> list[str]:
+    """Differences of two backbone specs: the class, then the constructor arguments both record
+    (``num_nodes`` comes from the data; an argument at its default may be left out of either)."""
+    if not isinstance(saved, Mapping) or not isinstance(current, Mapping):
+        return [] if saved == current else [f"backbone: checkpoint {saved!r}, config {current!r}"]
+    if _class(saved.get("class_path")) is not _class(current.get("class_path")):
+        return [f"backbone: checkpoint {saved.get('class_path')}, config {current.get('class_path')}"]
+    was, now = dict(saved.get("init_args") or {}), dict(current.get("init_args") or {})
+    return [
+        f"backbone.{key}: checkpoint {_comparable(was[key])!r}, config {_comparable(now[key])!r}"
+        for key in sorted(set(was) & set(now))
+        if key != "num_nodes" and _comparable(was[key]) != _comparable(now[key])
+    ]
+
+
+def hparams_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """How a checkpoint's hyperparameters differ from a module's (or a config's ``model`` section).
+
+    Only keys both have are compared (a key one side lacks comes from another darec version).
+    Sizes and widths that are :obj:`None` on one side were left to the data or the backbone and
+    match anything; the backbone compares by class and by the constructor arguments both record.
+
+    Args:
+        saved: the checkpoint's ``hyper_parameters``.
+        current: the module's ``hparams``, or the config's ``model`` section as a mapping.
+
+    Returns:
+        ``(structural, other)``: lines ``"<key>: checkpoint <value>, config <value>"`` for the
+        settings that define the model (:data:`STRUCTURAL_HPARAMS`) and for the others
+        (``lr``, ``ks``, ``predict_k``, ...).
+
+    Example:
+        >>> hparams_differences({"alpha": 0.01, "lr": 1e-3, "ks": (5, 10)}, {"alpha": 0.0, "lr": 1e-3, "ks": [5, 10]})
+        (['alpha: checkpoint 0.01, config 0.0'], [])
+    """
+    structural: list[str] = []
+    other: list[str] = []
+    for key in sorted(set(saved) & set(current)):
+        if key.startswith("_"):
+            continue
+        if key == "backbone":
+            structural += _backbone_differences(saved[key], current[key])
+            continue
+        was, now = _comparable(saved[key]), _comparable(current[key])
+        if was == now or (key in _DERIVED and (was is None or now is None)):
+            continue
+        (structural if key in STRUCTURAL_HPARAMS else other).append(f"{key}: checkpoint {was!r}, config {now!r}")
+    return structural, other

@@ -20,7 +20,7 @@ from darec.backbones.protocol import check_backbone
 from darec.functional import bpr_loss, orthogonality, uniformity
 from darec.losses import StackedProjectionHead
 from darec.metrics import rank_items, ranking_metrics
-from darec.module.checkpoint import read_checkpoint
+from darec.module.checkpoint import _comparable, hparams_differences, read_checkpoint
 from darec.module.objective import AlignmentObjective
 from darec.module.views import SideViews, sum_over_sides
 from darec.utils.spec import build_from_spec, init_spec
@@ -34,14 +34,6 @@ _SCORE_WITH = ("backbone", "disentangled")
 # its draws do not mirror those of the negative sampler, which is seeded with torch.initial_seed().
 _GENERATOR_SEED_OFFSET = 0x9E3779B97F4A7C15
 _EXCLUDE = ("known", "train", None)
-
-#: Hyperparameters that define the model a checkpoint holds: a module configured differently refuses
-#: it. ``None`` in either of the ``_DERIVED`` ones means "taken from the data or the backbone".
-_STRUCTURAL = (
-    "backbone", "num_users", "num_items", "alpha", "orthogonality_weight", "uniformity_weight", "disentangle",
-    "align_dim", "text_dim", "head_hidden_dim", "score_with", "uniformity_on_shared",
-)
-_DERIVED = ("num_users", "num_items", "align_dim", "text_dim")
 
 # Set by DaRecModule.load_from_checkpoint, which builds the module from the checkpoint's own
 # hyperparameters (plus the caller's explicit overrides): nothing to compare them with.
@@ -67,15 +59,6 @@ def _drop_excluded(items: Tensor, scores: Tensor, exclude: Tensor | None) -> tup
 def _check_exclude(exclude: str | None, name: str = "exclude") -> None:
     if exclude not in _EXCLUDE:
         raise ValueError(f"`{name}` must be 'known', 'train' or None, got {exclude!r}")
-
-
-def _comparable(value: Any) -> Any:
-    """Tuples as lists and mappings as dicts, recursively: a value read from YAML compares equal to the saved one."""
-    if isinstance(value, (list, tuple)):
-        return [_comparable(v) for v in value]
-    if isinstance(value, dict):
-        return {key: _comparable(v) for key, v in value.items()}
-    return value
 
 
 def _sum_over_row_blocks(loss: Any, sizes: list[int], *tensors: Tensor) -> Tensor:
@@ -1046,7 +1029,7 @@ class DaRecModule(L.LightningModule):
         Lightning loads a ``ckpt_path`` into the module built from the config, and
         :meth:`on_load_checkpoint` would then rebuild the checkpoint's heads and terms: a DaRec
         checkpoint would run under a plain LightGCN config without a word. The hyperparameters
-        that define the model (``_STRUCTURAL``: backbone, sizes, regulariser weights, heads,
+        that define the model (:data:`~darec.module.checkpoint.STRUCTURAL_HPARAMS`: backbone, sizes, regulariser weights, heads,
         scoring) and the alignment terms must therefore agree; the others (``lr``, ``ks``,
         ``predict_k``, ...) only warn. :meth:`load_from_checkpoint` builds the module from the
         checkpoint itself and skips this.
@@ -1062,12 +1045,7 @@ class DaRecModule(L.LightningModule):
             current["backbone"] = {"class_path": f"{cls.__module__}.{cls.__qualname__}"}
             if isinstance(saved.get("backbone"), dict):
                 saved = {**saved, "backbone": {"class_path": saved["backbone"].get("class_path")}}
-        structural, other = [], []
-        for key in sorted(set(saved) & set(current)):  # a key one side lacks comes from another darec version
-            was, now = _comparable(saved[key]), _comparable(current[key])
-            if was == now or (key in _DERIVED and (was is None or now is None)):
-                continue
-            (structural if key in _STRUCTURAL else other).append(f"{key}: checkpoint {was!r}, config {now!r}")
+        structural, other = hparams_differences(saved, current)
         saved_terms = {
             name: {key: value for key, value in spec.items() if key != "weight"}
             for name, spec in ((checkpoint.get("darec") or {}).get("terms") or {}).items()

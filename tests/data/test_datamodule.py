@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -253,3 +254,14 @@ def test_sampler_state_round_trip(tiny_interactions):
     resumed.load_state_dict(state)
     resumed.setup("fit")
     assert [torch.stack([b["user"], b["pos"], b["neg"]]).tolist() for b in resumed.train_dataloader()] == expected
+
+
+def test_resuming_with_workers_warns_that_it_is_not_exact(tiny_interactions):
+    dm = RecDataModule.from_interactions(tiny_interactions, text_encoder=None, num_workers=1)
+    state = RecDataModule.from_interactions(tiny_interactions, text_encoder=None)
+    state.setup("fit")
+    with pytest.warns(UserWarning, match="num_workers=1.*not|num_workers=1.*other batches"):
+        dm.load_state_dict(state.state_dict())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        state.load_state_dict(state.state_dict())  # without workers: exact, no warning

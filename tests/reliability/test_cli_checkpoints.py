@@ -52,7 +52,7 @@ def test_config_with_another_model_than_the_checkpoint_is_reported(run_dir, tmp_
               "--prediction.output", str(out)])  # fmt: skip
     err = capsys.readouterr().err
     assert "darec: warning: the checkpoint" in err and str(_last(run_dir)) in err
-    assert "alpha: config 0.0, checkpoint 0.01" in err and "head_hidden_dim: config None, checkpoint 8" in err
+    assert "alpha: checkpoint 0.01, config 0.0" in err and "head_hidden_dim: checkpoint 8, config None" in err
     assert out.is_file()  # the checkpoint's own model predicted
 
 
