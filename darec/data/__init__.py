@@ -1,6 +1,6 @@
-"""Interactions, readers, split protocols and Lightning data modules."""
+"""Interactions, readers, split protocols, dataset texts and Lightning data modules."""
 
-from darec.data.datamodule import RecDataModule
+from darec.data.datamodule import RecDataModule, quiet_lightning_warnings
 from darec.data.download import ChecksumError, download_url
 from darec.data.interactions import InteractionLog, Interactions
 from darec.data.movielens import MovieLens100K, fetch_movielens_100k
@@ -17,14 +17,19 @@ from darec.data.readers import (
     read_split_dir,
     write_split_dir,
 )
+from darec.data.readers.grouplens import MOVIELENS_TEMPLATE
+from darec.data.readers.metadata import METADATA_TEMPLATE
 from darec.data.sampling import BPRTriplets, RankingUsers, sample_negatives
 from darec.data.split import random_split, temporal_split, to_implicit
+from darec.data.text import item_profiles, profile_template, user_profiles, with_text
 
 __all__ = [
     "BPRTriplets",
     "ChecksumError",
     "InteractionLog",
     "Interactions",
+    "METADATA_TEMPLATE",
+    "MOVIELENS_TEMPLATE",
     "MissingColumnError",
     "MovieLens100K",
     "RankingUsers",
@@ -34,7 +39,10 @@ __all__ = [
     "fetch_movielens_100k",
     "from_arrays",
     "from_dataframe",
+    "item_profiles",
     "random_split",
+    "profile_template",
+    "quiet_lightning_warnings",
     "read_csv",
     "read_grouplens_100k",
     "read_metadata",
@@ -44,5 +52,7 @@ __all__ = [
     "sample_negatives",
     "temporal_split",
     "to_implicit",
+    "user_profiles",
+    "with_text",
     "write_split_dir",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +16,44 @@ from torch.utils.data import DataLoader
 
 from darec.data.interactions import Interactions
 from darec.data.sampling import BPRTriplets, RankingUsers
+from darec.data.text import with_text
 from darec.text.cache import TextEmbeddingCache, check_embeddings, load_embeddings
 from darec.text.encoders import DEFAULT_ENCODER, TextEncoder, resolve_encoder
 
-__all__ = ["RecDataModule"]
+__all__ = ["RecDataModule", "quiet_lightning_warnings"]
 
-# Both datasets shard themselves per process and define an exact __len__; Lightning's generic
-# warning about IterableDataset lengths under multi-worker loading does not apply.
-warnings.filterwarnings("ignore", message=r".*Your `IterableDataset` has `__len__` defined.*")
-warnings.filterwarnings("ignore", message=r".*Couldn't infer the batch indices fetched from your dataloader.*")
+# Lightning warnings that do not apply to darec's loaders (see quiet_lightning_warnings).
+_LIGHTNING_WARNINGS = (
+    r".*Your `IterableDataset` has `__len__` defined.*",
+    r".*Couldn't infer the batch indices fetched from your dataloader.*",
+)
+
+
+@contextlib.contextmanager
+def quiet_lightning_warnings() -> Iterator[None]:
+    """Hides, inside the block only, two Lightning warnings that do not apply to darec's loaders.
+
+    Lightning warns about every ``IterableDataset`` that defines ``__len__`` (its length could be
+    wrong under several workers) and, in ``predict`` with a prediction writer, that it cannot infer
+    the batch indices of such a loader. Both darec datasets shard themselves per process and have
+    an exact ``__len__``, and :class:`~darec.callbacks.PredictionWriter` does not use batch indices.
+
+    The ``darec`` command runs in this block; wrap your own ``trainer.fit(...)`` in it to hide the
+    warnings too. Importing darec installs no warning filter, and the process's filters are as
+    before once the block ends.
+
+    Example:
+        >>> import warnings
+        >>> before = list(warnings.filters)
+        >>> with quiet_lightning_warnings():
+        ...     pass
+        >>> warnings.filters == before
+        True
+    """
+    with warnings.catch_warnings():
+        for message in _LIGHTNING_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        yield
 
 
 class RecDataModule(L.LightningDataModule):
@@ -146,7 +177,7 @@ class RecDataModule(L.LightningDataModule):
         if dm.item_info_path is not None or dm.user_info_path is not None:
             raise ValueError(
                 "item_info/user_info are read with a `source`; for interactions in memory, build the text "
-                "with darec.text.with_text(interactions, log) before from_interactions"
+                "with darec.data.with_text(interactions, log) before from_interactions"
             )
         dm._interactions = interactions
         return dm
@@ -211,7 +242,6 @@ class RecDataModule(L.LightningDataModule):
     def split_log(self, log: Any) -> Interactions:
         """Applies this module's protocol (filtering, split, text) to a raw interaction log."""
         from darec.data import split as splits
-        from darec.text.profiles import with_text
 
         if self.split == "random":
             interactions = splits.random_split(

@@ -11,7 +11,7 @@ user's positives into train/valid/test:
 
 The returned :class:`Interactions` carry raw ids and a complete :attr:`Interactions.protocol`,
 but no text: user text may only use training interactions, so it is built afterwards by
-:func:`darec.text.profiles.with_text`.
+:func:`darec.data.text.with_text`.
 """
 
 from __future__ import annotations
@@ -196,6 +196,8 @@ def _build(
 # ------------------------------------------------------------------------------------------------
 # protocols
 # ------------------------------------------------------------------------------------------------
+# Over 60 lines only for its docstring, which states the protocol exactly; the steps are the
+# helpers _prepare, _held_out, _permuted_ranks and _build.
 def random_split(
     log: InteractionLog,
     *,
@@ -245,28 +247,15 @@ def random_split(
     if len(ratios) != 3 or any(not math.isfinite(r) or r < 0 for r in ratios) or ratios[0] <= 0:
         raise ValueError(f"ratios must be three non-negative numbers (train, valid, test) with train > 0, got {ratios}")
     total = float(sum(ratios))
-    frac_valid, frac_test = ratios[1] / total, ratios[2] / total
 
     filtered, user_ids, item_ids, users, items, info = _prepare(log, positive_threshold, min_user_positives)
     order = np.lexsort((items, users))
     users, items = users[order], items[order]
     counts = np.bincount(users, minlength=len(user_ids))
-
-    def held_out(frac: float) -> np.ndarray:
-        if frac == 0:
-            return np.zeros_like(counts)
-        return np.maximum(1, np.floor(frac * counts + 0.5)).astype(np.int64)
-
-    n_valid, n_test = held_out(frac_valid), held_out(frac_test)
+    n_valid, n_test = _held_out(ratios[1] / total, counts), _held_out(ratios[2] / total, counts)
     n_train = counts - n_valid - n_test
     _check_train(n_train, counts, user_ids, f"ratios {ratios}")
-
-    # Position of every pair inside its user's permuted list; the RNG draws stay sequential per user.
-    rng = np.random.RandomState(seed)
-    starts, _ = _group_bounds(users, len(user_ids))
-    rank = np.empty(len(users), dtype=np.int64)
-    for user, (start, n) in enumerate(zip(starts.tolist(), counts.tolist())):
-        rank[start + rng.permutation(n)] = np.arange(n)
+    rank = _permuted_ranks(users, counts, seed)
     label = np.where(rank < n_train[users], 0, np.where(rank < (n_train + n_valid)[users], 1, 2))
 
     protocol = {
@@ -281,6 +270,26 @@ def random_split(
         **info,
     }
     return _build(user_ids, item_ids, np.stack([users, items], axis=1), label, protocol)
+
+
+def _held_out(frac: float, counts: np.ndarray) -> np.ndarray:
+    """Held-out pairs per user: ``max(1, floor(frac * n + 0.5))``, or none when ``frac`` is 0."""
+    if frac == 0:
+        return np.zeros_like(counts)
+    return np.maximum(1, np.floor(frac * counts + 0.5)).astype(np.int64)
+
+
+def _permuted_ranks(users: np.ndarray, counts: np.ndarray, seed: int) -> np.ndarray:
+    """Position of every pair inside its user's permuted list (``users`` sorted).
+
+    One ``RandomState(seed)`` draws ``rng.permutation(n)`` for each user in turn, in user-id order.
+    """
+    rng = np.random.RandomState(seed)
+    starts, _ = _group_bounds(users, len(counts))
+    rank = np.empty(len(users), dtype=np.int64)
+    for start, n in zip(starts.tolist(), counts.tolist()):
+        rank[start + rng.permutation(n)] = np.arange(n)
+    return rank
 
 
 def temporal_split(

@@ -23,7 +23,7 @@ from darec.data.readers import (
     read_split_dir,
     write_split_dir,
 )
-from darec.text.profiles import item_profiles
+from darec.data.text import item_profiles
 
 
 # ------------------------------------------------------------------------------------------------

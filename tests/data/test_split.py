@@ -13,7 +13,7 @@ import pytest
 from darec.data.interactions import InteractionLog, Interactions
 from darec.data.readers import read_recbole, read_split_dir, write_split_dir
 from darec.data.split import random_split, temporal_split, to_implicit
-from darec.text.profiles import with_text
+from darec.data.text import with_text
 
 
 # ------------------------------------------------------------------------------------------------
