@@ -22,7 +22,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from darec.callbacks import PredictionWriter, ResumableCheckpoint
-from darec.data.datamodule import RecDataModule
+from darec.data.datamodule import RecDataModule, quiet_lightning_warnings
 from darec.module import CheckpointError, DaRecModule, read_checkpoint
 from darec.module.checkpoint import hparams_differences
 
@@ -55,18 +55,6 @@ def _root_cause(error: BaseException) -> BaseException:
     return error
 
 
-def _raising_object(error: BaseException) -> Any:
-    """The object whose ``__init__`` raised ``error`` (the innermost such frame), if any."""
-    found = None
-    tb = error.__traceback__
-    while tb is not None:
-        frame = tb.tb_frame
-        if frame.f_code.co_name == "__init__" and "self" in frame.f_locals:
-            found = frame.f_locals["self"]
-        tb = tb.tb_next
-    return found
-
-
 def _resolve(class_path: Any) -> Any:
     if not isinstance(class_path, str) or "." not in class_path:
         return None
@@ -77,40 +65,56 @@ def _resolve(class_path: Any) -> Any:
         return None
 
 
-def _config_key(config: Any, obj: Any) -> str | None:
-    """The config key (``data``, ``model.backbone``, ``trainer.callbacks[1]``, ...) that built ``obj``."""
-    from darec.module import DaRecModule
-
-    if obj is None or config is None:
-        return None
-    if isinstance(obj, DaRecModule):
-        return "model"
-    candidates: list[tuple[str, Any]] = []
+def _configured_classes(config: Any, model_class: type) -> list[tuple[str, type]]:
+    """``(config key, class)`` of every object the config builds: the model, data, backbone, logger, callbacks."""
+    entries: list[tuple[str, Any]] = []
     for key in ("data", "model.backbone", "trainer.logger"):
         try:
-            candidates.append((key, config.get(key)))
+            entries.append((key, config.get(key)))
         except Exception:
             continue
     callbacks = (config.get("trainer") or {}).get("callbacks") or []
-    candidates += [(f"trainer.callbacks[{i}]", c) for i, c in enumerate(callbacks if isinstance(callbacks, list) else [])]
-    for key, value in candidates:
-        if _resolve(getattr(value, "class_path", None)) is type(obj):
-            return f"{key}.init_args"
-    return None
+    entries += [(f"trainer.callbacks[{i}]", c) for i, c in enumerate(callbacks if isinstance(callbacks, list) else [])]
+    found = [("model", model_class)]
+    for key, value in entries:
+        cls = _resolve(getattr(value, "class_path", None))
+        if isinstance(cls, type):
+            found.append((f"{key}.init_args", cls))
+    return found
 
 
-def _config_error_line(config: Any, error: BaseException) -> str:
+def _failed_constructor(error: BaseException, classes: list[tuple[str, type]]) -> str | None:
+    """The config key of the configured class whose constructor raised ``error``, else that constructor's class name.
+
+    jsonargparse builds one configured object at a time, so the outermost constructor on the
+    traceback that is a configured class's ``__init__`` is the one that failed; the frames are
+    matched by code object, nothing is read from them.
+    """
+    codes: dict[Any, str] = {}
+    for key, cls in reversed(classes):  # the first key wins for classes configured twice
+        init = getattr(cls, "__init__", None)
+        if hasattr(init, "__code__"):
+            codes[init.__code__] = key
+    innermost = None
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code in codes:
+            return codes[code]
+        if code.co_name == "__init__":
+            innermost = getattr(code, "co_qualname", "").rpartition(".")[0] or innermost
+        tb = tb.tb_next
+    return innermost
+
+
+def _config_error_line(config: Any, error: BaseException, model_class: type) -> str:
     cause = _root_cause(error)
     message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    obj = _raising_object(cause)
-    key = _config_key(config, obj)
-    if key is not None:
-        named = re.search(r"`(\w+)`", message)
-        if named:
-            key = f"{key.removesuffix('.init_args')}.{named.group(1)}" if key == "model" else f"{key}.{named.group(1)}"
-        where = key
-    else:
-        where = type(obj).__name__ if obj is not None else None
+    classes = _configured_classes(config, model_class)
+    where = _failed_constructor(cause, classes)
+    named = re.search(r"`(\w+)`", message)
+    if named and where in {key for key, _ in classes}:
+        where = f"{where}.{named.group(1)}"
     return f"darec: error: {where}: {message}" if where else f"darec: error: {message}"
 
 
@@ -134,6 +138,23 @@ class DaRecCLI(LightningCLI):
       file) ends the command with one line ``darec: error: <config key>: <message>`` and status 2;
       ``DAREC_DEBUG=1`` shows the traceback instead.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # LightningCLI parses, builds and runs the subcommand in its constructor: interruptions end here.
+        try:
+            super().__init__(*args, **kwargs)
+        except SIGTERMException:
+            self._report_interruption("SIGTERM")
+            raise SystemExit(EXIT_SIGTERM) from None
+        except SystemExit as exit_:
+            # Lightning answers Ctrl-C with sys.exit(1), raised while handling the KeyboardInterrupt
+            if isinstance(exit_.__context__, KeyboardInterrupt):
+                self._report_interruption("Ctrl-C")
+                raise SystemExit(EXIT_SIGINT) from None
+            raise
+        except KeyboardInterrupt:  # outside a trainer call
+            self._report_interruption("Ctrl-C")
+            raise SystemExit(EXIT_SIGINT) from None
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ResumableCheckpoint, "checkpoint")
@@ -171,7 +192,7 @@ class DaRecCLI(LightningCLI):
     @staticmethod
     def _continue_version(logger_args: Any, ckpt_path: str | None) -> None:
         """A fit resumed from ``<save_dir>/<name>/version_N/checkpoints/x.ckpt`` logs in ``version_N``."""
-        if not ckpt_path or logger_args.get("version") is not None or ckpt_path in ("last", "best", "hpc", "registry"):
+        if not ckpt_path or logger_args.get("version") is not None or ckpt_path in _SPECIAL_CKPT:
             return
         ckpt = Path(ckpt_path).expanduser().resolve()
         run_dir = ckpt.parent.parent
@@ -185,7 +206,7 @@ class DaRecCLI(LightningCLI):
         match = re.fullmatch(r"version_(\d+)", run_dir.name)
         logger_args.version = int(match.group(1)) if match else run_dir.name
 
-    def _parse_ckpt_path(self) -> None:
+    def _check_ckpt_path(self) -> None:
         """Checks ``--ckpt_path`` before Lightning reads it, and says when the checkpoint's model differs from the config's.
 
         LightningCLI builds the model of ``test``/``predict``/``validate``/``fit --ckpt_path`` from the
@@ -211,11 +232,11 @@ class DaRecCLI(LightningCLI):
                     f"config's; the checkpoint's are used: {'; '.join(differences)}",
                     file=sys.stderr,
                 )
-        super()._parse_ckpt_path()
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         self._argv = list(args) if isinstance(args, (list, tuple)) else sys.argv[1:] if args is None else None
         super().parse_arguments(parser, args)
+        self._check_ckpt_path()  # before LightningCLI reads the checkpoint's hyper-parameters
 
     def instantiate_classes(self) -> None:
         try:
@@ -224,25 +245,9 @@ class DaRecCLI(LightningCLI):
             if _debug():
                 raise
             config = self.config.get(self.subcommand) if self.subcommand else self.config
-            print(_config_error_line(config, error), file=sys.stderr)
+            print(_config_error_line(config, error, self.model_class), file=sys.stderr)
             print("darec: (run with DAREC_DEBUG=1 for the traceback)", file=sys.stderr)
             raise SystemExit(EXIT_CONFIG) from None
-
-    def _run_subcommand(self, subcommand: str) -> None:
-        try:
-            super()._run_subcommand(subcommand)
-        except SIGTERMException:
-            self._report_interruption("SIGTERM")
-            raise SystemExit(EXIT_SIGTERM) from None
-        except SystemExit as exit_:
-            # Lightning answers Ctrl-C with sys.exit(1), raised while handling the KeyboardInterrupt
-            if isinstance(exit_.__context__, KeyboardInterrupt):
-                self._report_interruption("Ctrl-C")
-                raise SystemExit(EXIT_SIGINT) from None
-            raise
-        except KeyboardInterrupt:  # outside a trainer call
-            self._report_interruption("Ctrl-C")
-            raise SystemExit(EXIT_SIGINT) from None
 
     def _resume_command(self, ckpt: str) -> str | None:
         argv = getattr(self, "_argv", None)
@@ -265,6 +270,7 @@ class DaRecCLI(LightningCLI):
         trainer = getattr(self, "trainer", None)
         if trainer is not None and not trainer.is_global_zero:
             return
+        subcommand = getattr(self, "subcommand", None)
         checkpoint = next((c for c in getattr(trainer, "callbacks", []) if isinstance(c, ResumableCheckpoint)), None)
         where = f" at epoch {trainer.current_epoch}, step {trainer.global_step}" if trainer is not None else ""
         lines = [f"darec: interrupted by {how}{where}."]
@@ -273,9 +279,9 @@ class DaRecCLI(LightningCLI):
             path = os.path.abspath(path)
             lines.append(f"darec: the run is saved in {path}")
             command = self._resume_command(path)
-            if command and self.subcommand == "fit":
+            if command and subcommand == "fit":
                 lines.append(f"darec: resume with: {command}")
-        elif self.subcommand == "fit":
+        elif subcommand == "fit":
             lines.append("darec: nothing was saved (no training step had run since the last checkpoint).")
         print("\n".join(lines), file=sys.stderr, flush=True)
 
@@ -289,6 +295,11 @@ class DaRecCLI(LightningCLI):
 
 def cli(args: Any = None, run: bool = True) -> DaRecCLI:
     """Builds (and by default runs) the darec CLI; ``args`` as a list or dict replaces ``sys.argv``."""
+    with quiet_lightning_warnings():  # warnings of Lightning that do not apply to darec's loaders
+        return _build_cli(args, run)
+
+
+def _build_cli(args: Any, run: bool) -> DaRecCLI:
     return DaRecCLI(
         DaRecModule,
         RecDataModule,

@@ -11,9 +11,11 @@ path and rebuilds it from there, and a class defined in the script you run would
 
     HF_HUB_OFFLINE=1 python examples/wrap_your_model.py --max-epochs 50
 
-and, later, from anywhere, with this folder on the Python path::
+and, later, from anywhere, with this folder on the Python path and the class named as trusted
+(darec imports no other class a checkpoint names)::
 
-    PYTHONPATH=examples python -c "import darec; print(darec.DaRecModule.load_from_checkpoint('best.ckpt'))"
+    PYTHONPATH=examples DAREC_TRUSTED_CLASSES=two_tower.TwoTowerGraph \
+        python -c "import darec; print(darec.DaRecModule.load_from_checkpoint('best.ckpt'))"
 """
 
 import argparse

@@ -2,8 +2,26 @@
 
 from torch_geometric.nn.models import LightGCN
 
-from darec.backbones.graph import normalized_adjacency, symmetric_spmm, use_symmetric_spmm
+from darec.backbones.base import Backbone
+from darec.backbones.graph import (
+    graph_embedding,
+    normalized_adjacency,
+    renormalizing_convs,
+    symmetric_spmm,
+    use_symmetric_spmm,
+)
 from darec.backbones.matrix_factorization import MatrixFactorization
 from darec.backbones.protocol import CFBackbone, check_backbone
 
-__all__ = ["CFBackbone", "LightGCN", "MatrixFactorization", "check_backbone", "normalized_adjacency", "symmetric_spmm", "use_symmetric_spmm"]
+__all__ = [
+    "Backbone",
+    "CFBackbone",
+    "LightGCN",
+    "MatrixFactorization",
+    "check_backbone",
+    "graph_embedding",
+    "normalized_adjacency",
+    "renormalizing_convs",
+    "symmetric_spmm",
+    "use_symmetric_spmm",
+]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["normalized_adjacency"]
+__all__ = ["graph_embedding", "normalized_adjacency", "renormalizing_convs", "symmetric_spmm", "use_symmetric_spmm"]
 
 
 def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
@@ -86,6 +87,95 @@ def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
     return _SymmetricSpMM.apply(adj, x)
 
 
+def graph_embedding(backbone: torch.nn.Module, adj: Tensor) -> Tensor:
+    """``backbone.get_embedding(adj)`` on darec's normalised adjacency, without changing ``backbone``.
+
+    ``adj`` is the symmetric normalised adjacency of :func:`normalized_adjacency`. A plain PyG
+    :class:`~torch_geometric.nn.models.LightGCN` (its own class, sum-aggregating ``LGConv`` layers,
+    no hooks) is propagated here with :func:`symmetric_spmm`, which is what its layers compute on
+    an adjacency that is already normalised, with the fast backward; the model itself is only
+    read. Any other backbone gets ``backbone.get_embedding(adj)``.
+
+    Example:
+        >>> from torch_geometric.nn.models import LightGCN
+        >>> _ = torch.manual_seed(0)
+        >>> model = LightGCN(3, 2, num_layers=2)
+        >>> adj = normalized_adjacency(torch.tensor([[0, 1], [2, 2]]), num_nodes=3)
+        >>> for conv in model.convs:
+        ...     conv.normalize = False  # what PyG's own layers need for a normalised adjacency
+        >>> torch.equal(graph_embedding(model, adj), model.get_embedding(adj))
+        True
+    """
+    if _is_plain_lightgcn(backbone) and _is_sparse_matrix(adj):
+        return _lightgcn_embedding(backbone, adj)
+    return backbone.get_embedding(adj)
+
+
+def _is_sparse_matrix(adj: Any) -> bool:
+    return isinstance(adj, Tensor) and adj.layout in (torch.sparse_csr, torch.sparse_coo)
+
+
+_CALL_HOOKS = (
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_propagate_forward_pre_hooks",
+    "_propagate_forward_hooks",
+    "_message_and_aggregate_forward_pre_hooks",
+    "_message_and_aggregate_forward_hooks",
+)
+
+
+def _has_call_hooks(module: torch.nn.Module) -> bool:
+    """Whether calling ``module`` (an ``LGConv``) would run hooks that propagating it here would skip."""
+    return any(getattr(module, name, None) for name in _CALL_HOOKS)
+
+
+def _is_plain_lightgcn(backbone: torch.nn.Module) -> bool:
+    """Whether ``backbone`` is exactly PyG's LightGCN with stock sum-aggregating LGConv layers."""
+    from torch_geometric.nn.conv import LGConv
+    from torch_geometric.nn.models import LightGCN
+
+    if type(backbone) is not LightGCN or "get_embedding" in vars(backbone):
+        return False
+    hooks = torch.nn.modules.module
+    if hooks._global_forward_hooks or hooks._global_forward_pre_hooks or hooks._global_backward_hooks:
+        return False
+    for conv in backbone.convs:
+        override = vars(conv).get("message_and_aggregate")
+        if type(conv) is not LGConv or conv.aggr not in ("add", "sum") or not conv.fuse or conv.explain:
+            return False
+        if (override is not None and not isinstance(override, _SymmetricAggregation)) or _has_call_hooks(conv):
+            return False
+    return len(backbone.convs) == backbone.num_layers
+
+
+def _lightgcn_embedding(model: torch.nn.Module, adj: Tensor) -> Tensor:
+    """``LightGCN.get_embedding`` with each layer's product taken by :func:`symmetric_spmm`."""
+    x = model.embedding.weight
+    out = x * model.alpha[0]
+    for i in range(model.num_layers):
+        x = symmetric_spmm(adj, x)
+        out = out + x * model.alpha[i + 1]
+    return out
+
+
+def renormalizing_convs(backbone: torch.nn.Module) -> list[str]:
+    """Names of the ``LGConv`` layers that would normalise darec's adjacency a second time.
+
+    Empty for a plain PyG LightGCN (:func:`graph_embedding` propagates it itself) and for models
+    without such layers. Any other model whose ``LGConv`` layers keep ``normalize=True`` would
+    normalise the already normalised adjacency again: build those layers with
+    ``normalize=False``, or opt in with :func:`use_symmetric_spmm`.
+    """
+    from torch_geometric.nn.conv import LGConv
+
+    if _is_plain_lightgcn(backbone):
+        return []
+    return [name for name, module in backbone.named_modules() if isinstance(module, LGConv) and module.normalize]
+
+
 class _SymmetricAggregation:
     """Replacement of ``LGConv.message_and_aggregate`` for a symmetric sparse adjacency (picklable)."""
 
@@ -101,12 +191,14 @@ class _SymmetricAggregation:
 
 
 def use_symmetric_spmm(backbone: torch.nn.Module) -> int:
-    """Makes every sum-aggregating ``LGConv`` in ``backbone`` take a pre-normalised symmetric adjacency.
+    """Opt-in: makes every sum-aggregating ``LGConv`` in ``backbone`` take a pre-normalised symmetric adjacency.
 
-    Sets ``normalize=False`` (darec normalises the graph once) and routes the layer's sparse
-    aggregation through :func:`symmetric_spmm`. Returns the number of layers changed. Only the
-    instances are changed, never the class; the layers then expect the symmetric normalised
-    adjacency that :class:`~darec.DaRecModule` passes.
+    darec never calls this itself: a plain PyG LightGCN needs nothing (see
+    :func:`graph_embedding`). Call it on a model of your own whose ``LGConv`` layers receive
+    darec's adjacency (:func:`renormalizing_convs` lists them). It sets ``normalize=False`` (darec
+    normalises the graph once) and routes the layer's sparse aggregation through
+    :func:`symmetric_spmm`. Returns the number of layers changed. Only the instances are changed,
+    never the class.
     """
     from torch_geometric.nn.conv import LGConv
 

@@ -6,10 +6,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from darec.backbones.base import Backbone
+
 __all__ = ["MatrixFactorization"]
 
 
-class MatrixFactorization(nn.Module):
+class MatrixFactorization(Backbone):
     r"""Matrix factorisation (BPR-MF): one free embedding per user and per item.
 
     The score of a pair is the dot product :math:`\hat y_{ui} = \langle e_u, e_i \rangle`. The graph
@@ -47,6 +49,10 @@ class MatrixFactorization(nn.Module):
     def get_embedding(self, edge_index: Any = None, edge_weight: Any = None) -> Tensor:
         """Returns the ``(num_nodes, embedding_dim)`` embedding table."""
         return self.embedding.weight
+
+    def darec_spec(self) -> dict[str, Any]:
+        """``num_nodes`` and ``embedding_dim``, which rebuild it."""
+        return {"num_nodes": self.num_nodes, "embedding_dim": self.embedding_dim}
 
     def forward(self, edge_label_index: Tensor) -> Tensor:
         """Scores the ``(2, E)`` node pairs in ``edge_label_index``."""

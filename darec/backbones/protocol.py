@@ -18,7 +18,8 @@ class CFBackbone(Protocol):
     the symmetrically normalised training adjacency as a sparse ``(N, N)`` tensor (PyG accepts it
     wherever it accepts an ``edge_index``); models that ignore the graph, such as matrix
     factorisation, may ignore it. PyG's :class:`~torch_geometric.nn.models.LightGCN` satisfies the
-    protocol unchanged.
+    protocol unchanged. Deriving from :class:`~darec.backbones.Backbone` is optional; it adds
+    ``darec_spec()``, with which a checkpoint can rebuild the model by itself.
 
     The parameters are left unannotated on purpose: jsonargparse matches ``class_path`` values
     against a protocol by signature, and PyG's LightGCN annotates ``edge_index`` with a union.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import lightning as L
 from torch import nn
+
+from darec.module.host import AlignmentHost, Sizes
 
 __all__ = ["AlignmentCallback"]
 
@@ -14,12 +14,15 @@ class AlignmentCallback(L.Callback):
     """Registers one alignment term on a :class:`~darec.DaRecModule` and schedules its weight.
 
     Lightning ignores what callbacks return, so a callback cannot add to the loss itself: in
-    :meth:`setup` it registers a term (a module from :mod:`darec.module.terms`) on the module's
-    objective, which adds ``weight * term`` to every training step and logs ``train/<name>``.
-    The callback then only schedules: an optional linear warm-up of the weight over
-    ``warmup_epochs``, and whatever state the term needs (cluster refreshes).
+    :meth:`setup` it registers its term (a loss module, see :mod:`darec.losses`) with the module
+    through :class:`~darec.module.AlignmentHost` (``add_term(name, build_term, weight)``); the
+    module builds it with the sizes of the data in its own ``setup``, adds ``weight * term(views)``
+    to every training step and logs ``train/<name>``. The callback then only schedules: an
+    optional linear warm-up of the weight over ``warmup_epochs``, and whatever state the term
+    needs (cluster refreshes).
 
-    Subclasses implement :meth:`build_term`.
+    Subclasses set :attr:`name` and implement :meth:`build_term`; see
+    :doc:`/tutorials/custom_alignment`.
 
     Args:
         weight (float): the term's weight once warmed up.
@@ -39,7 +42,8 @@ class AlignmentCallback(L.Callback):
         self.weight = float(weight)
         self.warmup_epochs = warmup_epochs
 
-    def build_term(self, pl_module: Any) -> nn.Module:  # pragma: no cover - abstract
+    def build_term(self, sizes: Sizes) -> nn.Module:  # pragma: no cover - abstract
+        """The term (a loss module whose ``forward(views)`` returns a scalar), given the :class:`~darec.module.Sizes`."""
         raise NotImplementedError
 
     @property
@@ -49,12 +53,11 @@ class AlignmentCallback(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        if not hasattr(pl_module, "add_term"):
+        if not isinstance(pl_module, AlignmentHost):
             raise TypeError(f"{type(self).__name__} works with darec.DaRecModule, got {type(pl_module).__name__}")
         if sum(isinstance(c, type(self)) for c in trainer.callbacks) > 1:
             raise ValueError(f"{type(self).__name__} was added more than once; add each alignment callback once")
-        if self.name not in pl_module.objective:  # a module fitted before keeps its trained term
-            pl_module.add_term(self.name, self.build_term(pl_module), self.current_weight(0))
+        pl_module.add_term(self.name, self.build_term, self.current_weight(0))  # a module fitted before keeps its term
 
     def current_weight(self, epoch: int) -> float:
         """The scheduled weight at ``epoch`` (0-based)."""
@@ -63,4 +66,4 @@ class AlignmentCallback(L.Callback):
         return self.weight * min(1.0, (epoch + 1) / self.warmup_epochs)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.objective.weights[self.name] = self.current_weight(trainer.current_epoch)
+        pl_module.set_term_weight(self.name, self.current_weight(trainer.current_epoch))

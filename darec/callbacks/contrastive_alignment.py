@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
-
 from darec.callbacks.alignment_callback import AlignmentCallback
-from darec.module.terms import ContrastiveTerm
+from darec.losses import ContrastiveAlignmentLoss
+from darec.module.host import Sizes
 
 __all__ = ["ContrastiveAlignment"]
 
@@ -32,7 +29,8 @@ class ContrastiveAlignment(AlignmentCallback):
 
     def __init__(self, weight: float = 1e-2, temperature: float = 0.2, warmup_epochs: int = 0) -> None:
         super().__init__(weight, warmup_epochs)
+        ContrastiveAlignmentLoss.check_arguments(temperature)
         self.temperature = temperature
 
-    def build_term(self, pl_module: Any) -> nn.Module:
-        return ContrastiveTerm(llm_dim=pl_module.text_dim, cf_dim=pl_module.cf_dim, temperature=self.temperature)
+    def build_term(self, sizes: Sizes) -> ContrastiveAlignmentLoss:
+        return ContrastiveAlignmentLoss(llm_dim=sizes.text_dim, cf_dim=sizes.cf_dim, temperature=self.temperature)

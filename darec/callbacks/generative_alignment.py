@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
-
 from darec.callbacks.alignment_callback import AlignmentCallback
-from darec.module.terms import GenerativeTerm
+from darec.losses import GenerativeAlignmentLoss
+from darec.module.host import Sizes
 
 __all__ = ["GenerativeAlignment"]
 
@@ -16,7 +13,7 @@ class GenerativeAlignment(AlignmentCallback):
     r"""RLMRec-Gen: masked-node reconstruction of the text embeddings.
 
     Every step, a fraction ``mask_ratio`` of all nodes has its input embedding replaced by a
-    learnable mask token before the backbone propagates; an MLP then decodes the masked nodes'
+    learnable mask token before the backbone propagates (the term's ``mask_input`` hook); an MLP then decodes the masked nodes'
     output embeddings, and an InfoNCE loss (in-batch negatives) pulls each decoding towards the
     node's text embedding. The backbone must have a ``(num_users + num_items, d)`` input embedding
     table (LightGCN and matrix factorisation do). See :class:`~darec.losses.GenerativeAlignmentLoss`.
@@ -35,12 +32,11 @@ class GenerativeAlignment(AlignmentCallback):
 
     def __init__(self, weight: float = 1e-2, mask_ratio: float = 0.1, temperature: float = 0.2, warmup_epochs: int = 0) -> None:
         super().__init__(weight, warmup_epochs)
-        if not 0.0 < mask_ratio < 1.0:
-            raise ValueError(f"`mask_ratio` must be in (0, 1), got {mask_ratio}")
+        GenerativeAlignmentLoss.check_arguments(temperature, mask_ratio)
         self.mask_ratio = mask_ratio
         self.temperature = temperature
 
-    def build_term(self, pl_module: Any) -> nn.Module:
-        return GenerativeTerm(
-            llm_dim=pl_module.text_dim, cf_dim=pl_module.cf_dim, mask_ratio=self.mask_ratio, temperature=self.temperature
+    def build_term(self, sizes: Sizes) -> GenerativeAlignmentLoss:
+        return GenerativeAlignmentLoss(
+            llm_dim=sizes.text_dim, cf_dim=sizes.cf_dim, temperature=self.temperature, mask_ratio=self.mask_ratio
         )

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
-
 from darec.callbacks.alignment_callback import AlignmentCallback
-from darec.module.terms import GlobalStructureTerm
+from darec.losses import GlobalStructureAlignmentLoss
+from darec.module.host import Sizes
 
 __all__ = ["GlobalStructureAlignment"]
 
@@ -36,10 +33,9 @@ class GlobalStructureAlignment(AlignmentCallback):
 
     def __init__(self, weight: float = 1e-2, mode: str = "mse", temperature: float = 1.0, warmup_epochs: int = 0) -> None:
         super().__init__(weight, warmup_epochs)
-        if mode not in ("mse", "kl"):
-            raise ValueError(f"`mode` must be 'mse' or 'kl', got {mode!r}")
+        GlobalStructureAlignmentLoss.check_arguments(mode, temperature)
         self.mode = mode
         self.temperature = temperature
 
-    def build_term(self, pl_module: Any) -> nn.Module:
-        return GlobalStructureTerm(mode=self.mode, temperature=self.temperature)
+    def build_term(self, sizes: Sizes) -> GlobalStructureAlignmentLoss:
+        return GlobalStructureAlignmentLoss(mode=self.mode, temperature=self.temperature)

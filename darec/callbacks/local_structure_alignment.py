@@ -6,13 +6,14 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 import torch.nn.functional as F
-from torch import Tensor, nn
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from torch import Tensor
 
 from darec.callbacks.alignment_callback import AlignmentCallback
 from darec.functional.clustering import kmeans, match_clusters
-from darec.module.terms import LocalStructureTerm
+from darec.losses import LocalStructureAlignmentLoss
+from darec.module.host import AlignmentHost, Sizes
 from darec.utils.generators import GeneratorPickling
 
 __all__ = ["LocalStructureAlignment"]
@@ -72,8 +73,7 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
         warm_start: bool = True,
     ) -> None:
         super().__init__(weight, warmup_epochs)
-        if num_clusters < 2:
-            raise ValueError(f"`num_clusters` must be at least 2, got {num_clusters}")
+        LocalStructureAlignmentLoss.check_arguments(num_clusters, temperature)
         if every_n_epochs < 1:
             raise ValueError(f"`every_n_epochs` must be at least 1, got {every_n_epochs}")
         if clustering not in _CLUSTERING:
@@ -94,12 +94,12 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
     def state_key(self) -> str:
         return self._generate_state_key(name=self.name, num_clusters=self.num_clusters, clustering=self.clustering)
 
-    def build_term(self, pl_module: Any) -> nn.Module:
-        return LocalStructureTerm(num_clusters=self.num_clusters, temperature=self.temperature)
+    def build_term(self, sizes: Sizes) -> LocalStructureAlignmentLoss:
+        return LocalStructureAlignmentLoss(num_clusters=self.num_clusters, temperature=self.temperature)
 
     # -- clustering ---------------------------------------------------------------------------
     @torch.no_grad()
-    def cluster(self, pl_module: Any) -> dict[str, Tensor]:
+    def cluster(self, pl_module: AlignmentHost) -> dict[str, Tensor]:
         """Clusters every user and item; returns ``{"user": (U,) or (U, 2), "item": ...}`` cluster ids.
 
         With ``clustering="per_side"`` each row holds the CF id and the matched LLM id.
@@ -142,8 +142,8 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
         self.centres[key] = centres
         return centres, assignment
 
-    def _push(self, pl_module: Any) -> None:
-        term = pl_module.objective.terms[self.name]
+    def _push(self, pl_module: AlignmentHost) -> None:
+        term = pl_module.term(self.name)
         for side, assignment in self.assignments.items():
             term.set_assignment(side, assignment)
 

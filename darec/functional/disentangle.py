@@ -62,6 +62,7 @@ def orthogonality(shared: Tensor, specific: Tensor) -> Tensor:
     return cosine.pow(2).mean(dim=-1)
 
 
+# Over 60 lines for its docstring (what it computes, its arguments, examples); the code is 17 lines.
 def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
     r"""Uniformity of the rows of ``x`` on the unit hypersphere (lower is more uniform).
 

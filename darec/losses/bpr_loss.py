@@ -16,8 +16,9 @@ class BPRLoss(nn.Module):
         \mathcal{L}_{\mathrm{BPR}} = -\frac{1}{B} \sum_{b=1}^{B}
             \log \sigma\!\left(s^+_b - s^-_b\right)
 
-    See :func:`darec.functional.bpr_loss`. The L2 penalty on the embeddings is left to the
-    optimiser's weight decay or to the caller.
+    See :func:`darec.functional.bpr_loss`. :class:`~darec.DaRecModule`'s training step uses it on
+    the scores of the batch's (user, positive, negative) triples. The L2 penalty on the embeddings
+    is left to the optimiser's weight decay or to the caller.
 
     - [0] BPR, Rendle et al., UAI 2009, arXiv:1205.2618
 

@@ -1,4 +1,4 @@
-"""Module form of :func:`darec.functional.global_structure_alignment`."""
+"""DaRec's global structure alignment, a term of the module's objective."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from darec.functional.alignment import GLOBAL_MODES, global_structure_alignment
-from darec.losses._checks import positive_float
+from darec.functional._checks import positive_float
+from darec.functional.alignment import check_global_mode, global_structure_alignment
+from darec.losses.views import StepViews, shared, sum_over_sides
 
 __all__ = ["GlobalStructureAlignmentLoss"]
 
@@ -25,6 +26,10 @@ class GlobalStructureAlignmentLoss(nn.Module):
     :math:`\mathrm{KL}(\mathrm{softmax}(A^L / T) \,\|\, \mathrm{softmax}(A^C / T))`, the LLM side
     being the target distribution. See :func:`darec.functional.global_structure_alignment`.
 
+    As a term of :class:`~darec.DaRecModule`'s objective (registered by
+    :class:`~darec.callbacks.GlobalStructureAlignment`), it is summed over the sides of the step
+    (users and items are aligned separately), on the views' shared parts.
+
     - [0] DaRec, Yang et al., ICDE 2025, arXiv:2408.08231
 
     Args:
@@ -38,33 +43,50 @@ class GlobalStructureAlignmentLoss(nn.Module):
     Example:
         >>> import torch
         >>> from darec.losses import GlobalStructureAlignmentLoss
+        >>> from darec.losses.views import SideViews, StepViews
         >>> _ = torch.manual_seed(0)
         >>> loss = GlobalStructureAlignmentLoss(mode="mse")
         >>> cf, llm = torch.randn(16, 32), torch.randn(16, 384)
-        >>> loss(cf, llm).shape
+        >>> def views(cf, llm):
+        ...     side = SideViews(index=torch.arange(16), cf=cf, llm=llm, cf_shared=cf, llm_shared=llm)
+        ...     return StepViews({"user": side})
+        >>> loss(views(cf, llm)).shape
         torch.Size([])
-        >>> loss(cf, cf).item()
+        >>> loss(views(cf, cf)).item()
         0.0
     """
 
+    #: The term reads the shared parts: the module builds its disentangling heads.
+    needs_shared = True
+
     def __init__(self, mode: Literal["mse", "kl"] = "mse", temperature: float = 1.0) -> None:
         super().__init__()
-        if mode not in GLOBAL_MODES:
-            raise ValueError(f"`mode` must be one of {GLOBAL_MODES}, got {mode!r}")
+        self.check_arguments(mode, temperature)
         self.mode = mode
-        self.temperature = positive_float(temperature, "temperature")
+        self.temperature = float(temperature)
+
+    @staticmethod
+    def check_arguments(mode: str = "mse", temperature: float = 1.0) -> None:
+        """Raises ``ValueError`` for arguments the constructor refuses (callbacks check theirs early)."""
+        check_global_mode(mode)
+        positive_float(temperature, "temperature")
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}, temperature={self.temperature}"
 
-    def forward(self, cf_shared: Tensor, llm_shared: Tensor) -> Tensor:
-        """Computes the loss.
+    def forward(self, views: StepViews) -> Tensor:
+        """Computes the loss, summed over the sides of ``views``.
 
         Args:
-            cf_shared (Tensor): ``(N, d_1)`` shared CF representations, or a batch ``(*, N, d_1)``.
-            llm_shared (Tensor): ``(N, d_2)`` (or ``(*, N, d_2)``) shared LLM representations of the same entities.
+            views (StepViews): the step's views; each side's ``cf_shared`` ``(N, d_1)`` and
+                ``llm_shared`` ``(N, d_2)`` rows are compared.
 
         Returns:
-            Tensor: the alignment loss: a scalar, or ``(*)`` for batched inputs.
+            Tensor: the scalar loss.
         """
+        pairs = [shared(view, "global") for view in views.values()]
+        return sum_over_sides(self.compute, [cf for cf, _ in pairs], [llm for _, llm in pairs])
+
+    def compute(self, cf_shared: Tensor, llm_shared: Tensor) -> Tensor:
+        """The loss of one set of rows, ``(*, N, d_1)`` and ``(*, N, d_2)``, as ``(*)`` values."""
         return global_structure_alignment(cf_shared, llm_shared, mode=self.mode, temperature=self.temperature)

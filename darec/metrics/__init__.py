@@ -20,6 +20,7 @@ from darec.metrics.functional import (
     recall_at_k,
     topk_hits,
 )
+from darec.metrics.base import TopKMetric
 from darec.metrics.collection import METRICS, RankingMetrics, ranking_metrics
 from darec.metrics.hit_rate import HitRateAtK
 from darec.metrics.mrr import MRRAtK
@@ -40,6 +41,7 @@ __all__ = [
     "HitRateAtK",
     "PrecisionAtK",
     "MRRAtK",
+    "TopKMetric",
     "RankingMetrics",
     "ranking_metrics",
     "METRICS",

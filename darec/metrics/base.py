@@ -1,4 +1,4 @@
-"""Shared plumbing of the top-k ranking metrics (private: use the concrete classes)."""
+"""The public base class of darec's top-k ranking metrics, and their shared input checks."""
 
 from __future__ import annotations
 
@@ -10,16 +10,37 @@ from torchmetrics import Metric
 
 from darec.metrics.functional import _check_k
 
+__all__ = ["TopKMetric"]
 
-class _TopKMetric(Metric):
-    """Mean over users of a per-user top-``k`` value, with users without relevant items skipped.
 
-    Subclasses set :attr:`short_name` and implement :meth:`_per_user`, which maps
-    ``(hits (B, k) bool, num_relevant (B,))`` to ``(B,)`` float values, usually by calling a
-    formula from :mod:`darec.metrics.functional`.
+class TopKMetric(Metric):
+    r"""Base class of the top-:math:`k` metrics: the mean over users of a per-user value of the top :math:`k`.
 
-    The state is two sums, so the result does not depend on how users are split into batches,
-    and under DDP torchmetrics adds the states of all processes before :meth:`compute`.
+    A subclass sets :attr:`short_name` (its log name is ``"<short_name>@<k>"``) and implements
+    :meth:`per_user`, which maps ``hits`` (``(B, k)`` bool: is the item ranked ``j``-th relevant)
+    and ``num_relevant`` (``(B,)``: how many relevant items each user has) to ``(B,)`` float
+    values. Users without relevant items are skipped (their value must be ``0``). The state is two
+    sums, so the result does not depend on how users are split into batches, and under DDP
+    torchmetrics adds the states of all processes before :meth:`compute`. Instances plug into
+    :class:`~darec.metrics.RankingMetrics` and :func:`~darec.metrics.ranking_metrics` like the
+    built-in ones.
+
+    Example:
+        An F1 score at :math:`k`, the harmonic mean of precision and recall:
+
+        >>> import torch
+        >>> from darec.metrics import RecallAtK, TopKMetric, rank_items, ranking_metrics
+        >>> class F1AtK(TopKMetric):
+        ...     short_name = "f1"
+        ...     def per_user(self, hits, num_relevant):
+        ...         found = hits.sum(1).float()
+        ...         return 2 * found / (self.k + num_relevant).clamp(min=1)
+        >>> scores = torch.tensor([[0.9, 0.1, 0.8, 0.3], [0.2, 0.7, 0.4, 0.6]])
+        >>> target = torch.tensor([[False, False, True, False], [True, True, False, False]])
+        >>> metrics = ranking_metrics(ks=(2,), names=("recall", F1AtK), prefix="val/")
+        >>> metrics.update(rank_items(scores, k=metrics.max_k), target)
+        >>> {name: round(value.item(), 4) for name, value in metrics.compute().items()}
+        {'val/f1@2': 0.5833, 'val/recall@2': 0.75}
     """
 
     is_differentiable: ClassVar[bool] = False
@@ -28,6 +49,7 @@ class _TopKMetric(Metric):
     plot_lower_bound: ClassVar[float] = 0.0
     plot_upper_bound: ClassVar[float] = 1.0
 
+    #: The metric's name without the cut-off, e.g. ``"recall"``.
     short_name: ClassVar[str] = ""
 
     total: Tensor
@@ -66,14 +88,14 @@ class _TopKMetric(Metric):
                 tensor, their batch sizes differ, or ``preds`` has fewer than ``k`` columns.
         """
         hits, num_relevant = _prepare(preds, target, self.k, num_relevant)
-        values = self._per_user(hits, num_relevant)
+        values = self.per_user(hits, num_relevant)
         # users with no relevant item contribute 0 to `values`; they are left out of `count`:
         self.total += values.sum(dtype=torch.float64)
         self.count += (num_relevant > 0).sum()
 
-    def _per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
-        """``(B, k)`` hits and ``(B,)`` relevant counts -> ``(B,)`` per-user values."""
-        raise NotImplementedError
+    def per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
+        """``(B, k)`` bool hits and ``(B,)`` relevant counts -> ``(B,)`` per-user values (``0`` for users without relevant items)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement per_user(hits, num_relevant)")
 
     def compute(self) -> Tensor:
         """Mean per-user value over users with at least one relevant item (``0`` if none)."""
@@ -116,3 +138,6 @@ def _prepare(preds: Tensor, target: Tensor, k: int, num_relevant: Tensor | None)
         )
     hits = target.gather(1, preds[:, :k].long())
     return hits, num_relevant
+
+
+_TopKMetric = TopKMetric  # the former private name

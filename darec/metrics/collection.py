@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
 
-from darec.metrics.base import _TopKMetric, _check_inputs
+from darec.metrics.base import TopKMetric, _check_inputs
 from darec.metrics.functional import _check_k
 from darec.metrics.hit_rate import HitRateAtK
 from darec.metrics.mrr import MRRAtK
@@ -20,7 +20,7 @@ from darec.metrics.recall import RecallAtK
 __all__ = ["RankingMetrics", "ranking_metrics", "METRICS"]
 
 #: Short name -> metric class, as accepted by :func:`ranking_metrics`.
-METRICS: dict[str, type[_TopKMetric]] = {
+METRICS: dict[str, type[TopKMetric]] = {
     cls.short_name: cls for cls in (RecallAtK, NDCGAtK, HitRateAtK, PrecisionAtK, MRRAtK)
 }
 
@@ -30,7 +30,7 @@ class RankingMetrics(MetricCollection):
 
     Differences from a plain collection:
 
-    - a sequence of metrics is keyed by :attr:`_TopKMetric.name` (``"recall@20"``), so several
+    - a sequence of metrics is keyed by :attr:`~darec.metrics.TopKMetric.name` (``"recall@20"``), so several
       cut-offs of one metric can coexist;
     - :attr:`max_k` tells how many items to rank once for all members
       (``rank_items(scores, k=metrics.max_k, exclude=seen)``);
@@ -66,7 +66,7 @@ class RankingMetrics(MetricCollection):
 
     def __init__(
         self,
-        metrics: Sequence[_TopKMetric] | Mapping[str, _TopKMetric],
+        metrics: Sequence[TopKMetric] | Mapping[str, TopKMetric],
         prefix: str | None = None,
         postfix: str | None = None,
     ) -> None:
@@ -81,7 +81,7 @@ class RankingMetrics(MetricCollection):
         if not named:
             raise ValueError("`metrics` must hold at least one metric")
         for key, metric in named.items():
-            if not isinstance(metric, _TopKMetric):
+            if not isinstance(metric, TopKMetric):
                 raise ValueError(
                     f"`metrics` must hold top-k metrics such as RecallAtK, got {type(metric).__name__} for {key!r}"
                 )
@@ -113,7 +113,7 @@ class RankingMetrics(MetricCollection):
 
 def ranking_metrics(
     ks: Iterable[int] = (5, 10, 20),
-    names: Iterable[str] = ("recall", "ndcg", "hit_rate", "precision", "mrr"),
+    names: Iterable[str | type[TopKMetric]] = ("recall", "ndcg", "hit_rate", "precision", "mrr"),
     prefix: str | None = None,
     postfix: str | None = None,
 ) -> RankingMetrics:
@@ -122,8 +122,9 @@ def ranking_metrics(
     Args:
         ks (Iterable[int]): cut-offs, positive integers (duplicates are dropped).
             (default: ``(5, 10, 20)``)
-        names (Iterable[str]): metric short names, keys of :data:`METRICS`: ``"recall"``,
-            ``"ndcg"``, ``"hit_rate"``, ``"precision"``, ``"mrr"``.
+        names (Iterable[str or type]): metric short names, keys of :data:`METRICS`:
+            ``"recall"``, ``"ndcg"``, ``"hit_rate"``, ``"precision"``, ``"mrr"``, or
+            :class:`~darec.metrics.TopKMetric` subclasses of your own (built as ``cls(k)``).
             (default: all five)
         prefix (str, optional): prepended to every key of :meth:`~RankingMetrics.compute`.
             (default: :obj:`None`)
@@ -149,7 +150,14 @@ def ranking_metrics(
         raise ValueError("`ks` must hold at least one cut-off")
     if not names:
         raise ValueError("`names` must hold at least one metric name")
-    unknown = [name for name in names if name not in METRICS]
+    unknown = [name for name in names if not _is_metric_class(name) and name not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric names {unknown} in `names`; choose from {sorted(METRICS)}")
-    return RankingMetrics([METRICS[name](k) for name in names for k in ks], prefix=prefix, postfix=postfix)
+        raise ValueError(
+            f"unknown metric names {unknown} in `names`; choose from {sorted(METRICS)} or pass TopKMetric subclasses"
+        )
+    classes = [name if _is_metric_class(name) else METRICS[name] for name in names]
+    return RankingMetrics([cls(k) for cls in classes for k in ks], prefix=prefix, postfix=postfix)
+
+
+def _is_metric_class(name: Any) -> bool:
+    return isinstance(name, type) and issubclass(name, TopKMetric)

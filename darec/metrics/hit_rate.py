@@ -6,13 +6,13 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from darec.metrics.base import _TopKMetric
+from darec.metrics.base import TopKMetric
 from darec.metrics.functional import hit_rate_at_k
 
 __all__ = ["HitRateAtK"]
 
 
-class HitRateAtK(_TopKMetric):
+class HitRateAtK(TopKMetric):
     r"""Hit rate at :math:`k`: the share of users with at least one relevant item in their top :math:`k`.
 
     .. math::
@@ -61,5 +61,5 @@ class HitRateAtK(_TopKMetric):
     def __init__(self, k: int, **kwargs: Any) -> None:
         super().__init__(k, **kwargs)
 
-    def _per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
+    def per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
         return hit_rate_at_k(hits, num_relevant)

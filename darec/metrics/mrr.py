@@ -6,13 +6,13 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from darec.metrics.base import _TopKMetric
+from darec.metrics.base import TopKMetric
 from darec.metrics.functional import mrr_at_k
 
 __all__ = ["MRRAtK"]
 
 
-class MRRAtK(_TopKMetric):
+class MRRAtK(TopKMetric):
     r"""Mean reciprocal rank at :math:`k`: the inverse rank of each user's first relevant item.
 
     .. math::
@@ -61,5 +61,5 @@ class MRRAtK(_TopKMetric):
     def __init__(self, k: int, **kwargs: Any) -> None:
         super().__init__(k, **kwargs)
 
-    def _per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
+    def per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
         return mrr_at_k(hits, num_relevant)

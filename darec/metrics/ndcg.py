@@ -6,13 +6,13 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from darec.metrics.base import _TopKMetric
+from darec.metrics.base import TopKMetric
 from darec.metrics.functional import ndcg_at_k
 
 __all__ = ["NDCGAtK"]
 
 
-class NDCGAtK(_TopKMetric):
+class NDCGAtK(TopKMetric):
     r"""Normalised discounted cumulative gain at :math:`k` with binary relevance.
 
     .. math::
@@ -64,5 +64,5 @@ class NDCGAtK(_TopKMetric):
     def __init__(self, k: int, **kwargs: Any) -> None:
         super().__init__(k, **kwargs)
 
-    def _per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
+    def per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
         return ndcg_at_k(hits, num_relevant)

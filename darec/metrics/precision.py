@@ -6,13 +6,13 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from darec.metrics.base import _TopKMetric
+from darec.metrics.base import TopKMetric
 from darec.metrics.functional import precision_at_k
 
 __all__ = ["PrecisionAtK"]
 
 
-class PrecisionAtK(_TopKMetric):
+class PrecisionAtK(TopKMetric):
     r"""Precision at :math:`k` averaged over users: the share of each top :math:`k` that is relevant.
 
     .. math::
@@ -62,5 +62,5 @@ class PrecisionAtK(_TopKMetric):
     def __init__(self, k: int, **kwargs: Any) -> None:
         super().__init__(k, **kwargs)
 
-    def _per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
+    def per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
         return precision_at_k(hits, num_relevant, k=self.k)

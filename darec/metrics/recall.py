@@ -6,13 +6,13 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from darec.metrics.base import _TopKMetric
+from darec.metrics.base import TopKMetric
 from darec.metrics.functional import recall_at_k
 
 __all__ = ["RecallAtK"]
 
 
-class RecallAtK(_TopKMetric):
+class RecallAtK(TopKMetric):
     r"""Recall at :math:`k`: the share of each user's relevant items found in their top :math:`k`.
 
     .. math::
@@ -62,5 +62,5 @@ class RecallAtK(_TopKMetric):
     def __init__(self, k: int, **kwargs: Any) -> None:
         super().__init__(k, **kwargs)
 
-    def _per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
+    def per_user(self, hits: Tensor, num_relevant: Tensor) -> Tensor:
         return recall_at_k(hits, num_relevant)

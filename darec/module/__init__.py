@@ -1,19 +1,19 @@
-"""The Lightning module and the pieces of its objective."""
+"""The Lightning module, its objective and the interface its alignment callbacks use."""
 
+from darec.losses.views import SideViews, StepViews
 from darec.module.checkpoint import CheckpointError, read_checkpoint
 from darec.module.darec_module import DaRecModule
-from darec.module.objective import AlignmentObjective
-from darec.module.terms import ContrastiveTerm, GenerativeTerm, GlobalStructureTerm, LocalStructureTerm
-from darec.module.views import SideViews
+from darec.module.host import AlignmentHost, Sizes, TermFactory
+from darec.module.objective import Objective
 
 __all__ = [
-    "AlignmentObjective",
+    "AlignmentHost",
     "CheckpointError",
-    "ContrastiveTerm",
     "DaRecModule",
-    "GenerativeTerm",
-    "GlobalStructureTerm",
-    "LocalStructureTerm",
+    "Objective",
     "SideViews",
+    "Sizes",
+    "StepViews",
+    "TermFactory",
     "read_checkpoint",
 ]

@@ -1,18 +1,28 @@
-"""Reading a darec checkpoint, with an error that names the file when it is not one or is damaged."""
+"""Reading a darec checkpoint, with an error that names the file when it is not one or is damaged;
+comparing its model with a configured one; saving and restoring the module's own state."""
 
 from __future__ import annotations
 
-import importlib
+import contextvars
 import os
 import pickle
+import sys
+import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
+from torch import Tensor
 
-__all__ = ["CheckpointError", "hparams_differences", "read_checkpoint"]
+from darec.utils.spec import trusted_classes as trusting
+
+__all__ = ["CheckpointError", "Checkpointing", "hparams_differences", "read_checkpoint"]
+
+# Set by DaRecModule.load_from_checkpoint, which builds the module from the checkpoint's own
+# hyperparameters (plus the caller's explicit overrides): nothing to compare them with.
+_LOADING_FROM_CHECKPOINT: contextvars.ContextVar[bool] = contextvars.ContextVar("darec_loading", default=False)
 
 #: Hyperparameters that define the model a checkpoint holds: a module configured differently refuses
 #: it. ``None`` in either of the ``_DERIVED`` ones means "taken from the data or the backbone".
@@ -80,6 +90,7 @@ def _check_zip(path: Path) -> None:
         raise _corrupted(path, f"its zip archive cannot be read: {type(err).__name__}: {err}") from err
 
 
+# Over 60 lines for its docstring (what it computes, its arguments, examples); the code is 32 lines.
 def read_checkpoint(
     path: str | os.PathLike, map_location: Any = "cpu", weights_only: bool | None = None
 ) -> dict[str, Any]:
@@ -163,12 +174,11 @@ def _comparable(value: Any) -> Any:
 
 def _class(class_path: Any) -> Any:
     """The class a ``class_path`` names (``darec.backbones.MatrixFactorization`` and its defining module's
-    path are the same class), or the path itself when it cannot be imported."""
+    path are the same class), or the path itself when its module is not imported: nothing named by a
+    checkpoint is imported here (the configured backbone's module, and darec's, are imported already)."""
     module, _, name = str(class_path).rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        return class_path
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name, class_path) if loaded is not None else class_path
 
 
 def _backbone_differences(saved: Any, current: Any) -> list[str]:
@@ -219,3 +229,218 @@ def hparams_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) ->
             continue
         (structural if key in STRUCTURAL_HPARAMS else other).append(f"{key}: checkpoint {was!r}, config {now!r}")
     return structural, other
+
+
+class Checkpointing:
+    """Mixin of :class:`~darec.DaRecModule`: what its checkpoints hold besides the weights, and how
+    it rebuilds itself from one.
+
+    The ``"darec"`` entry of a checkpoint holds the sizes, the training and held-out pairs, the raw
+    ids, the sizes of the disentangling heads (``heads``: their constructor arguments, so that
+    they are rebuilt explicitly), the alignment terms' names, weights and settings, the training
+    generator and the running loss sums of an interrupted epoch. The terms' weights are in the
+    ``state_dict`` (``objective.terms.<name>.*``): a fit resumed with the same callbacks builds the
+    terms in ``setup`` and Lightning restores them; a module loaded without those callbacks (for
+    inference: terms do not change scores) keeps their weights aside and gives them to a term of
+    the same name when a later fit registers it.
+    """
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        objective = self.objective
+        checkpoint["darec"] = {
+            "num_users": self.num_users,
+            "num_items": self.num_items,
+            "train_pairs": self._train_pairs,
+            # masked by recommend(exclude="known") after loading; never part of the graph
+            "heldout_pairs": self._heldout_pairs,
+            # the data's raw ids, for recommend_raw() from the checkpoint alone
+            "user_ids": None if self.user_ids is None else self.user_ids.tolist(),
+            "item_ids": None if self.item_ids is None else self.item_ids.tolist(),
+            "heads": self._head_sizes,
+            "terms": {
+                name: {"weight": objective.weights[name], "settings": objective.terms[name].extra_repr()}
+                for name in objective.alignment_terms
+            },
+        }
+        generator = self.__dict__.get("_generator")
+        if generator is not None:  # the training draws continue where they were on resume
+            checkpoint["darec"]["generator"] = {"device": generator.device.type, "state": generator.get_state()}
+        if self.epoch_losses.count and self._trainer is not None:  # the running sums of the epoch's logged losses
+            checkpoint["darec"]["epoch_sums"] = self.epoch_losses.state(self.current_epoch)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._check_checkpoint_model(checkpoint)
+        state = checkpoint.get("darec")
+        if state is None:
+            return
+        if state.get("generator") is not None:  # used by _training_generator on the first draw
+            self.__dict__.pop("_generator", None)
+            self.__dict__["_generator_state"] = state["generator"]
+        if state.get("epoch_sums") is not None:  # used if the fit resumes within that epoch
+            self.epoch_losses.resume_from(state["epoch_sums"])
+        if state.get("train_pairs") is not None:
+            self.set_graph(
+                state["train_pairs"],
+                state["num_users"],
+                state["num_items"],
+                heldout_pairs=state.get("heldout_pairs"),
+                user_ids=state.get("user_ids"),
+                item_ids=state.get("item_ids"),
+            )
+        weights = checkpoint.get("state_dict", {})
+        if self.heads is None and state.get("heads") is not None:
+            self._build_heads(**state["heads"])
+        elif self.heads is None and any(key.startswith("heads.") for key in weights):
+            raise ValueError(
+                "the checkpoint holds disentangling heads without their sizes: it was written by a development "
+                "version of darec before 0.1.0; train the model again"
+            )
+        self._set_aside_unregistered_terms(weights)
+
+    def _set_aside_unregistered_terms(self, weights: dict[str, Tensor]) -> None:
+        """Moves the weights of terms that no callback registered out of ``weights`` (they would be
+        unexpected keys) into ``_set_aside``, for a term of the same name built by a later fit."""
+        prefix = "objective.terms."
+        for key in [key for key in weights if key.startswith(prefix)]:
+            name, _, rest = key[len(prefix) :].partition(".")
+            if name not in self.objective.terms:
+                self._set_aside.setdefault(name, {})[rest] = weights.pop(key)
+
+    def _check_checkpoint_model(self, checkpoint: dict[str, Any]) -> None:
+        """Refuses a checkpoint of another model than this (configured) module; warns about other settings.
+
+        Lightning loads a ``ckpt_path`` into the module built from the config, and
+        :meth:`on_load_checkpoint` would then rebuild the checkpoint's heads and terms: a DaRec
+        checkpoint would run under a plain LightGCN config without a word. The hyperparameters
+        that define the model (:data:`STRUCTURAL_HPARAMS`: backbone, sizes, regulariser weights, heads,
+        scoring) and the alignment terms must therefore agree; the others (``lr``, ``ks``,
+        ``predict_k``, ...) only warn. :meth:`load_from_checkpoint` builds the module from the
+        checkpoint itself and skips this.
+        """
+        if _LOADING_FROM_CHECKPOINT.get():
+            return
+        saved = checkpoint.get("hyper_parameters")
+        if not isinstance(saved, dict):
+            return
+        current = dict(self.hparams)
+        if "backbone" not in current or "backbone" not in saved:  # a custom backbone without a spec: compare classes
+            cls = type(self.backbone)
+            current["backbone"] = {"class_path": f"{cls.__module__}.{cls.__qualname__}"}
+            if isinstance(saved.get("backbone"), dict):
+                saved = {**saved, "backbone": {"class_path": saved["backbone"].get("class_path")}}
+        structural, other = hparams_differences(saved, current)
+        structural_terms, other_terms = self._terms_differences((checkpoint.get("darec") or {}).get("terms") or {})
+        structural += structural_terms
+        other += other_terms
+        trainer = self._trainer
+        path = getattr(trainer, "ckpt_path", None) if trainer is not None else None
+        where = f"checkpoint {os.fspath(path)}" if path is not None else "the checkpoint"
+        if structural:
+            raise ValueError(
+                f"{where} holds a different model than the configured one: {'; '.join(structural)}. "
+                "Use the config the checkpoint was trained with (its settings are the checkpoint's "
+                "'hyper_parameters', and `darec fit` saved config.yaml in the run's log directory), or "
+                "load it with DaRecModule.load_from_checkpoint(path), which needs no config."
+            )
+        if other:
+            warnings.warn(
+                f"{where} was saved with other settings than the configured module's; they do not define "
+                f"the model, so it loads: {'; '.join(other)}",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def _terms_differences(self, saved: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """How the checkpoint's alignment terms (``{name: {"weight", "settings"}}``) differ from the
+        configured ones (registered by the trainer's callbacks): ``(structural, other)`` lines."""
+        objective = self.objective
+        configured = set(objective.alignment_terms) | set(objective.pending) | self._configured_alignment_terms()
+        if configured and configured != set(saved):
+            return [f"alignment terms: checkpoint {sorted(saved)}, config {sorted(configured)}"], []
+        if not configured and saved:
+            return [], [f"alignment terms: checkpoint {sorted(saved)}, config none (they do not change scores)"]
+        structural = []
+        for name in sorted(set(objective.alignment_terms) & set(saved)):
+            was, now = saved[name].get("settings"), objective.terms[name].extra_repr()
+            if was is not None and was != now:
+                structural.append(f"term {name!r}: checkpoint {was!r}, config {now!r}")
+        return structural, []
+
+    def _configured_alignment_terms(self) -> set[str]:
+        """Names of the terms that the trainer's alignment callbacks register (in ``fit``)."""
+        from darec.callbacks.alignment_callback import AlignmentCallback
+
+        trainer = self._trainer
+        callbacks = trainer.callbacks if trainer is not None else []
+        return {callback.name for callback in callbacks if isinstance(callback, AlignmentCallback)}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sparse tensors cannot be deep-copied or pickled; the graph is rebuilt from the pairs on use.
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        state["_graph"] = None
+        state["_eval_embedding"] = None
+        if state.get("_generator") is not None:  # travels as its state (ddp_spawn's pickler drops generators)
+            generator = state.pop("_generator")
+            state["_generator_state"] = {"device": generator.device.type, "state": bytes(generator.get_state().tolist())}
+        return state
+
+    @classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: str | os.PathLike | IO,
+        map_location: Any = None,
+        hparams_file: str | os.PathLike | None = None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        *,
+        trusted_classes: Iterable[str | type] = (),
+        **kwargs: Any,
+    ) -> DaRecModule:
+        """Builds the module from a checkpoint alone: backbone, heads, terms, graph, held-out pairs, raw ids.
+
+        Lightning's :meth:`~lightning.pytorch.core.LightningModule.load_from_checkpoint`, which
+        first checks the file with :func:`~darec.module.checkpoint.read_checkpoint`: a file that
+        is empty, not a PyTorch file, not a darec checkpoint or damaged (a failed checksum, a
+        truncated archive) raises :class:`~darec.module.checkpoint.CheckpointError` naming it,
+        instead of whatever ``torch.load`` or Lightning would stumble on. Arguments as
+        Lightning's; keyword arguments override the saved hyperparameters (e.g. ``backbone=`` for
+        a custom backbone whose constructor arguments could not be recorded).
+
+        The backbone is rebuilt only from a class darec trusts: its own classes, PyG's
+        ``LightGCN``, and those named in ``trusted_classes`` (class objects or import paths;
+        ``"mypkg.*"`` for a package) or in the ``DAREC_TRUSTED_CLASSES`` environment variable; a
+        checkpoint cannot make darec import anything else (see
+        :func:`~darec.utils.spec.build_from_spec`).
+
+        Raises:
+            FileNotFoundError: ``checkpoint_path`` does not exist.
+            CheckpointError: ``checkpoint_path`` is not a (readable) darec checkpoint.
+
+        Example:
+            >>> import tempfile
+            >>> from darec import DaRecModule
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     empty = Path(tmp) / "best.ckpt"
+            ...     empty.touch()
+            ...     try:
+            ...         DaRecModule.load_from_checkpoint(empty)
+            ...     except ValueError as err:
+            ...         print(str(err).replace(tmp, "<tmp>"))
+            <tmp>/best.ckpt is not a darec checkpoint (the file is empty)
+        """
+        if isinstance(checkpoint_path, (str, os.PathLike)) and "://" not in os.fspath(checkpoint_path):
+            read_checkpoint(checkpoint_path, weights_only=weights_only)  # local files; URLs and buffers as Lightning reads them
+        token = _LOADING_FROM_CHECKPOINT.set(True)
+        try:
+            with trusting(trusted_classes):
+                return super().load_from_checkpoint(
+                    checkpoint_path,
+                    map_location=map_location,
+                    hparams_file=hparams_file,
+                    strict=strict,
+                    weights_only=weights_only,
+                    **kwargs,
+                )
+        finally:
+            _LOADING_FROM_CHECKPOINT.reset(token)

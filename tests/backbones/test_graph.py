@@ -5,7 +5,7 @@ import torch
 from torch_geometric.nn.models import LightGCN
 from torch_geometric.utils import to_undirected
 
-from darec.backbones import normalized_adjacency, symmetric_spmm, use_symmetric_spmm
+from darec.backbones import graph_embedding, normalized_adjacency, renormalizing_convs, symmetric_spmm, use_symmetric_spmm
 
 
 def _graph(num_users=7, num_items=9, seed=0):
@@ -60,3 +60,74 @@ def test_use_symmetric_spmm_keeps_lightgcn_exact():
     assert torch.allclose(reference.embedding.weight.grad, fast.embedding.weight.grad, atol=1e-5)
     # Only the instances changed, not the class:
     assert "message_and_aggregate" not in vars(LightGCN(n, 8, num_layers=1).convs[0])
+
+
+def _state(module):
+    return {name: dict(vars(m)) for name, m in module.named_modules()}
+
+
+def test_graph_embedding_equals_the_opt_in_path_bit_for_bit_and_leaves_the_model_alone():
+    edge_index, n = _graph()
+    adj = normalized_adjacency(edge_index, n)
+    torch.manual_seed(0)
+    model = LightGCN(n, 8, num_layers=3, alpha=0.3)
+    patched = copy.deepcopy(model)
+    use_symmetric_spmm(patched)
+    before = _state(model)
+    out, ref = graph_embedding(model, adj), patched.get_embedding(adj)
+    assert torch.equal(out, ref)
+    weights = torch.randn_like(out)
+    (out * weights).sum().backward()
+    (ref * weights).sum().backward()
+    assert torch.equal(model.embedding.weight.grad, patched.embedding.weight.grad)
+    assert _state(model).keys() == before.keys()
+    assert all(vars(m) == before[name] for name, m in model.named_modules())  # nothing set, nothing replaced
+    assert all(conv.normalize is True for conv in model.convs)
+    assert renormalizing_convs(model) == []  # darec propagates it itself
+    # PyG's own path on the raw undirected graph agrees (up to rounding):
+    torch.testing.assert_close(out, model.get_embedding(to_undirected(edge_index, num_nodes=n)))
+
+
+def test_graph_embedding_with_swapped_parameters():
+    edge_index, n = _graph()
+    adj = normalized_adjacency(edge_index, n)
+    model = LightGCN(n, 4, num_layers=2)
+    patched = copy.deepcopy(model)
+    use_symmetric_spmm(patched)
+    table = torch.randn(n, 4)
+
+    class Call(torch.nn.Module):
+        def __init__(self, backbone, fn):
+            super().__init__()
+            self.backbone, self.fn = backbone, fn
+
+        def forward(self, graph):
+            return self.fn(self.backbone, graph)
+
+    out = torch.func.functional_call(Call(model, graph_embedding), {"backbone.embedding.weight": table}, (adj,))
+    ref = torch.func.functional_call(Call(patched, lambda b, g: b.get_embedding(g)), {"backbone.embedding.weight": table}, (adj,))
+    assert torch.equal(out, ref)
+
+
+def test_graph_embedding_defers_to_models_it_does_not_know():
+    edge_index, n = _graph()
+    adj = normalized_adjacency(edge_index, n)
+    model = LightGCN(n, 4, num_layers=2)
+    calls = []
+    handle = model.convs[0].register_forward_hook(lambda module, args, out: calls.append(1))
+    assert renormalizing_convs(model) == ["convs.0", "convs.1"]  # would normalise the adjacency again
+    use_symmetric_spmm(model)  # the explicit opt-in for such models
+    assert renormalizing_convs(model) == []
+    torch.testing.assert_close(graph_embedding(model, adj), model.get_embedding(adj))
+    assert len(calls) == 2  # the model's own code ran, hooks included
+    handle.remove()
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = LightGCN(n, 4, num_layers=1)
+
+        def get_embedding(self, edge_index, edge_weight=None):
+            return self.inner.get_embedding(edge_index)
+
+    assert renormalizing_convs(Wrapper()) == ["inner.convs.0"]

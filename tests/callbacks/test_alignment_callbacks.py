@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 
 import lightning as L
 import pytest
@@ -18,7 +19,13 @@ from darec.callbacks import (
     GlobalStructureAlignment,
     LocalStructureAlignment,
 )
-from darec.module import ContrastiveTerm, DaRecModule, GenerativeTerm, GlobalStructureTerm, LocalStructureTerm
+from darec.losses import (
+    ContrastiveAlignmentLoss,
+    GenerativeAlignmentLoss,
+    GlobalStructureAlignmentLoss,
+    LocalStructureAlignmentLoss,
+)
+from darec.module import AlignmentHost, DaRecModule
 
 
 from tests.module import conftest as _s  # the shared helpers of the module tests
@@ -34,10 +41,10 @@ make_datamodule, make_trainer, read_metrics, epoch_values = (
 )
 
 CASES = {
-    "global": (lambda **kw: GlobalStructureAlignment(weight=0.5, **kw), GlobalStructureTerm),
-    "local": (lambda **kw: LocalStructureAlignment(num_clusters=3, weight=0.5, **kw), LocalStructureTerm),
-    "contrastive": (lambda **kw: ContrastiveAlignment(weight=0.5, **kw), ContrastiveTerm),
-    "generative": (lambda **kw: GenerativeAlignment(weight=0.5, mask_ratio=0.2, **kw), GenerativeTerm),
+    "global": (lambda **kw: GlobalStructureAlignment(weight=0.5, **kw), GlobalStructureAlignmentLoss),
+    "local": (lambda **kw: LocalStructureAlignment(num_clusters=3, weight=0.5, **kw), LocalStructureAlignmentLoss),
+    "contrastive": (lambda **kw: ContrastiveAlignment(weight=0.5, **kw), ContrastiveAlignmentLoss),
+    "generative": (lambda **kw: GenerativeAlignment(weight=0.5, mask_ratio=0.2, **kw), GenerativeAlignmentLoss),
 }
 
 
@@ -165,6 +172,8 @@ def test_callbacks_need_a_darec_module(tmp_path):
         (lambda: ContrastiveAlignment(weight=-0.5), "weight"),
         (lambda: GenerativeAlignment(mask_ratio=0.0), "mask_ratio"),
         (lambda: GenerativeAlignment(mask_ratio=1.5), "mask_ratio"),
+        (lambda: ContrastiveAlignment(temperature=0.0), "temperature"),
+        (lambda: LocalStructureAlignment(temperature=-1.0), "temperature"),
     ],
 )
 def test_bad_arguments_raise(factory, match):
@@ -185,16 +194,32 @@ def test_second_fit_reuses_the_term(tmp_path):
     assert any(not torch.equal(v, term.state_dict()[k]) for k, v in trained.items())  # trained on
 
 
-def test_checkpoint_rebuilds_terms(tmp_path):
-    model, trainer = _fit(tmp_path, [ContrastiveAlignment(weight=0.2), GenerativeAlignment(weight=0.3)], max_epochs=1)
+def test_checkpoint_keeps_the_terms_for_the_callbacks_that_register_them(tmp_path):
+    """Terms do not change scores: a module loaded for inference holds none (and no unexpected keys);
+    a later fit whose callbacks register them again continues from their saved weights."""
+    callbacks = [ContrastiveAlignment(weight=0.2), GenerativeAlignment(weight=0.3)]
+    model, trainer = _fit(tmp_path, callbacks, max_epochs=1)
     path = tmp_path / "terms.ckpt"
     trainer.save_checkpoint(path)
-    loaded = DaRecModule.load_from_checkpoint(path)
+    saved = torch.load(path, weights_only=True)["darec"]["terms"]
+    assert {name: entry["weight"] for name, entry in saved.items()} == pytest.approx({"contrastive": 0.2, "generative": 0.3})
+    loaded = DaRecModule.load_from_checkpoint(path)  # strict: no unexpected keys
+    assert len(loaded.objective) == 0
+    users = torch.arange(NUM_USERS)
+    assert torch.equal(loaded.recommend(users, k=5)[0], model.recommend(users, k=5)[0])
+
+    class Snapshot(L.Callback):
+        def on_train_start(self, trainer, pl_module):
+            self.terms = {name: copy.deepcopy(pl_module.term(name).state_dict()) for name in ("contrastive", "generative")}
+
+    snapshot = Snapshot()
+    again = [ContrastiveAlignment(weight=0.2), GenerativeAlignment(weight=0.3), snapshot]
+    _fit(tmp_path / "again", again, model=loaded, max_epochs=1)
     assert set(loaded.objective.terms) == {"contrastive", "generative"}
     assert loaded.objective.weights == pytest.approx({"contrastive": 0.2, "generative": 0.3})
     for name in ("contrastive", "generative"):
         for key, value in model.objective.terms[name].state_dict().items():
-            torch.testing.assert_close(loaded.objective.terms[name].state_dict()[key], value)
+            torch.testing.assert_close(snapshot.terms[name][key], value)
 
 
 def test_generative_masking_changes_output_without_touching_the_table():
@@ -207,7 +232,9 @@ def test_generative_masking_changes_output_without_touching_the_table():
     token = nn.Parameter(torch.full((1, 8), 0.5))
     masked_nodes = torch.tensor([0, 5, NUM_USERS + 3])
     plain = model._propagate()
-    masked = model._propagate(masked_nodes, token)
+    name, input_table = model._input_table()
+    assert input_table is table
+    masked = model._propagate((name, table.index_put((masked_nodes,), token.expand(3, -1))))
     assert not torch.allclose(plain, masked)
     # propagation spreads the change to neighbours: more rows differ than were masked
     changed_rows = (~torch.isclose(plain, masked).all(dim=1)).sum().item()
@@ -235,6 +262,7 @@ def test_generative_needs_an_input_table(tmp_path):
 
 
 def test_alignment_callback_is_the_common_base():
+    assert isinstance(_model(), AlignmentHost)  # the interface the callbacks use
     for make_callback, _ in CASES.values():
         assert isinstance(make_callback(), AlignmentCallback)
     assert GlobalStructureAlignment().state_key != LocalStructureAlignment().state_key

@@ -152,3 +152,49 @@ def test_fit_test_predict_round_trip(tmp_path, config, split_dir, tiny_interacti
     train = {(int(u), int(i)) for u, i in data.train}
     assert not any((u, i) in train for u in range(4) for i in items[u].tolist())
     assert torch.isfinite(scores).all()
+
+
+# -- which config key a failed constructor belongs to ---------------------------------------------
+class _Part:
+    def __init__(self, size: int) -> None:
+        _check_size(size)
+
+
+class _Other(_Part):
+    pass
+
+
+class _Inner:
+    def __init__(self) -> None:
+        raise ValueError("`depth` must be positive")
+
+
+class _Outer:
+    def __init__(self) -> None:
+        _Inner()
+
+
+def _check_size(size: int) -> None:
+    if size <= 0:
+        raise ValueError(f"`size` must be positive, got {size}")
+
+
+def _error_of(build):
+    try:
+        build()
+    except ValueError as error:
+        return error
+    raise AssertionError("no error")
+
+
+def test_failed_constructor_is_found_by_code_not_by_frame_locals():
+    from darec.cli import _failed_constructor
+
+    classes = [("model", DaRecModule), ("data.init_args", _Part), ("trainer.callbacks[1].init_args", _Other)]
+    # raised in a helper that the configured constructor called: the constructor's key
+    assert _failed_constructor(_error_of(lambda: _Part(0)), classes) == "data.init_args"
+    # a subclass without its own __init__ shares its parent's code: the first key that has it
+    assert _failed_constructor(_error_of(lambda: _Other(0)), classes) == "data.init_args"
+    # no configured class: the innermost constructor's class
+    assert _failed_constructor(_error_of(_Outer), classes) == "_Inner"
+    assert _failed_constructor(_error_of(lambda: _check_size(0)), classes) is None

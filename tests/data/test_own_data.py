@@ -16,6 +16,7 @@ from darec.callbacks import ContrastiveAlignment
 from darec.cli import cli
 from darec.data import RecDataModule, attach_metadata, from_arrays, read_csv, read_metadata, write_split_dir
 from darec.module import DaRecModule
+from tests.module import conftest as _module_fixtures
 
 NUM_USERS, NUM_ITEMS, TEXT_DIM = 8, 10, 6
 # i99 is never rated and i9 has no metadata row: both are expected and counted in warnings.
@@ -70,12 +71,7 @@ def _write_own_data(root: Path) -> tuple[Path, Path, Path]:
     return ratings, items, users
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+_one_thread = _module_fixtures._one_thread  # autouse: one intra-op thread for these tiny tensors
 
 
 # ------------------------------------------------------------------------------------------------

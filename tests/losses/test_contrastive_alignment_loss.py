@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import darec.functional as DF
-from darec.losses import ContrastiveAlignmentLoss, ProjectionHead
+from darec.losses import ContrastiveAlignmentLoss
+from darec.nn import ProjectionHead
 
 
 def naive_info_nce(a, b, temperature):
@@ -22,7 +23,7 @@ def test_contrastive_module_matches_reference(dtype):
     torch.manual_seed(0)
     loss = ContrastiveAlignmentLoss(llm_dim=12, cf_dim=4, temperature=0.3).to(dtype)
     cf, llm = torch.randn(10, 4, dtype=dtype), torch.randn(10, 12, dtype=dtype)
-    out = loss(cf, llm)
+    out = loss.compute(cf, llm)
     projected = loss.projector(llm)
     assert torch.equal(out, DF.contrastive_alignment(cf, projected, 0.3))
     assert out.item() == pytest.approx(naive_info_nce(cf, projected.detach(), 0.3), rel=1e-5)
@@ -35,18 +36,18 @@ def test_contrastive_module_trains_the_projector():
     assert (loss.projector.in_dim, loss.projector.hidden_dim, loss.projector.out_dim) == (16, 10, 4)
     cf = torch.randn(32, 4, requires_grad=True)
     llm = torch.randn(32, 16)
-    loss(cf, llm).backward()
+    loss.compute(cf, llm).backward()
     assert torch.isfinite(cf.grad).all()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in loss.parameters())
     # A few steps of the projector alone make the CF rows easier to identify:
     cf = cf.detach()
     opt = torch.optim.Adam(loss.parameters(), lr=1e-2)
-    before = loss(cf, llm).item()
+    before = loss.compute(cf, llm).item()
     for _ in range(30):
         opt.zero_grad()
-        loss(cf, llm).backward()
+        loss.compute(cf, llm).backward()
         opt.step()
-    assert loss(cf, llm).item() < before
+    assert loss.compute(cf, llm).item() < before
 
 
 def test_contrastive_module_validates_arguments():
@@ -59,4 +60,4 @@ def test_contrastive_module_validates_arguments():
     loss = ContrastiveAlignmentLoss(8, 4, hidden_dim=5)
     assert "temperature=0.2" in repr(loss)
     with pytest.raises(ValueError, match=r"`a` and `b` must have the same shape"):
-        loss(torch.randn(3, 4), torch.randn(5, 8))
+        loss.compute(torch.randn(3, 4), torch.randn(5, 8))

@@ -22,7 +22,7 @@ def naive_mse(cf, llm):
 def test_global_module_matches_functional(dtype, mode, temperature):
     torch.manual_seed(0)
     cf, llm = torch.randn(9, 4, dtype=dtype), torch.randn(9, 12, dtype=dtype)
-    out = GlobalStructureAlignmentLoss(mode=mode, temperature=temperature)(cf, llm)
+    out = GlobalStructureAlignmentLoss(mode=mode, temperature=temperature).compute(cf, llm)
     assert torch.equal(out, DF.global_structure_alignment(cf, llm, mode=mode, temperature=temperature))
     if mode == "mse":
         assert out.item() == pytest.approx(naive_mse(cf, llm), rel=1e-5)
@@ -33,11 +33,11 @@ def test_global_module_property_and_backward(mode):
     torch.manual_seed(1)
     loss = GlobalStructureAlignmentLoss(mode=mode)
     cf = torch.randn(8, 4, requires_grad=True)
-    assert loss(cf, cf.detach()).item() == pytest.approx(0.0, abs=1e-6)
+    assert loss.compute(cf, cf.detach()).item() == pytest.approx(0.0, abs=1e-6)
     perm = torch.randperm(8)
     llm = torch.randn(8, 6)
-    value = loss(cf, llm)
-    assert loss(cf[perm], llm[perm]).item() == pytest.approx(value.item(), rel=1e-5)
+    value = loss.compute(cf, llm)
+    assert loss.compute(cf[perm], llm[perm]).item() == pytest.approx(value.item(), rel=1e-5)
     value.backward()
     assert torch.isfinite(cf.grad).all() and cf.grad.abs().sum() > 0
 
@@ -48,7 +48,7 @@ def test_global_module_validates_arguments():
     with pytest.raises(ValueError, match=r"`temperature` must be a finite number > 0, got 0"):
         GlobalStructureAlignmentLoss(temperature=0)
     with pytest.raises(ValueError, match=r"must have the same number of rows"):
-        GlobalStructureAlignmentLoss()(torch.randn(3, 2), torch.randn(4, 2))
+        GlobalStructureAlignmentLoss().compute(torch.randn(3, 2), torch.randn(4, 2))
 
 
 def test_global_module_repr():

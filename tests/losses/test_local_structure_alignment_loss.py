@@ -34,7 +34,7 @@ def test_local_module_matches_functional_and_reference(dtype):
     cf, llm = torch.randn(24, 6, dtype=dtype), torch.randn(24, 6, dtype=dtype)
     assignment = torch.randint(0, 5, (24,)) * 2  # odd ids never used: 5 empty clusters of 10
     loss = LocalStructureAlignmentLoss(num_clusters=10, temperature=0.3)
-    out = loss(cf, llm, assignment)
+    out = loss.compute(cf, llm, assignment)
     assert torch.equal(out, DF.local_structure_alignment(cf, llm, assignment, 10, 0.3))
     assert out.item() == pytest.approx(naive_local(cf, llm, assignment, 10, 0.3), rel=1e-4)
 
@@ -45,15 +45,15 @@ def test_local_module_relabelling_and_backward():
     cf = torch.randn(30, 4, requires_grad=True)
     llm = torch.randn(30, 4, requires_grad=True)
     assignment = torch.randint(0, 6, (30,))
-    value = loss(cf, llm, assignment)
-    assert loss(cf, llm, torch.randperm(6)[assignment]).item() == pytest.approx(value.item(), rel=1e-5)
+    value = loss.compute(cf, llm, assignment)
+    assert loss.compute(cf, llm, torch.randperm(6)[assignment]).item() == pytest.approx(value.item(), rel=1e-5)
     value.backward()
     assert torch.isfinite(cf.grad).all() and torch.isfinite(llm.grad).all()
 
 
 def test_local_module_single_cluster_is_connected_zero():
     cf = torch.randn(5, 3, requires_grad=True)
-    out = LocalStructureAlignmentLoss(num_clusters=3)(cf, torch.randn(5, 3), torch.full((5,), 2))
+    out = LocalStructureAlignmentLoss(num_clusters=3).compute(cf, torch.randn(5, 3), torch.full((5,), 2))
     assert out.item() == 0.0 and out.requires_grad
     out.backward()
     assert torch.equal(cf.grad, torch.zeros_like(cf))
@@ -76,4 +76,4 @@ def test_local_module_repr_and_shape_checks():
     loss = LocalStructureAlignmentLoss(num_clusters=4)
     assert "num_clusters=4, temperature=0.2" in repr(loss)
     with pytest.raises(ValueError, match=r"`assignment` must have shape \(5,\)"):
-        loss(torch.randn(5, 2), torch.randn(5, 2), torch.zeros(4, dtype=torch.long))
+        loss.compute(torch.randn(5, 2), torch.randn(5, 2), torch.zeros(4, dtype=torch.long))

@@ -16,12 +16,15 @@ from darec.metrics import (
     MRRAtK,
     NDCGAtK,
     PrecisionAtK,
+    RankingMetrics,
     RecallAtK,
+    TopKMetric,
     hit_rate_at_k,
     mrr_at_k,
     ndcg_at_k,
     precision_at_k,
     rank_items,
+    ranking_metrics,
     recall_at_k,
 )
 
@@ -257,3 +260,36 @@ def test_functional_shapes_and_errors(fn):
         fn(torch.zeros(3, dtype=torch.bool), torch.ones(3, dtype=torch.long))
     with pytest.raises(ValueError, match="`num_relevant` must have shape"):
         fn(torch.zeros(2, 3, dtype=torch.bool), torch.ones(3, dtype=torch.long))
+
+
+# -- user-defined metrics ------------------------------------------------------------------------
+class FirstHitAtK(TopKMetric):
+    """1 if the first recommendation is relevant, whatever k (a user-defined metric)."""
+
+    short_name = "first_hit"
+
+    def per_user(self, hits, num_relevant):
+        return hits[:, 0].float()
+
+
+def test_user_defined_metric_plugs_into_the_collection():
+    scores = torch.tensor([[0.9, 0.1, 0.8, 0.3], [0.2, 0.7, 0.4, 0.6], [0.1, 0.2, 0.3, 0.4]])
+    target = torch.tensor([[True, False, False, False], [False, False, True, False], [False] * 4])
+    metrics = ranking_metrics(ks=(1, 3), names=(FirstHitAtK, "recall"), prefix="val/")
+    assert sorted(metrics.keys(keep_base=True)) == ["first_hit@1", "first_hit@3", "recall@1", "recall@3"]
+    metrics.update(rank_items(scores, k=metrics.max_k), target)
+    values = {name: round(value.item(), 4) for name, value in metrics.compute().items()}
+    assert values == {"val/first_hit@1": 0.5, "val/first_hit@3": 0.5, "val/recall@1": 0.5, "val/recall@3": 1.0}
+    assert isinstance(RecallAtK(5), TopKMetric)
+    collection = RankingMetrics([FirstHitAtK(2), RecallAtK(2)])
+    assert collection.max_k == 2 and "first_hit@2" in collection
+
+
+def test_a_metric_without_per_user_says_so():
+    class Incomplete(TopKMetric):
+        short_name = "incomplete"
+
+    with pytest.raises(NotImplementedError, match="Incomplete must implement per_user"):
+        Incomplete(2).update(torch.tensor([[0, 1]]), torch.tensor([[True, False]]))
+    with pytest.raises(ValueError, match="pass TopKMetric subclasses"):
+        ranking_metrics(names=(int,))

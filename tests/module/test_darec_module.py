@@ -104,10 +104,11 @@ def test_fit_logs_validation_metrics(fitted):
     assert torch.isfinite(metrics["train/loss"])
 
 
-def test_lgconv_normalisation_switched_off_after_setup(fitted):
+def test_the_backbone_is_not_patched_by_setup(fitted):
+    """darec propagates PyG's LightGCN on its normalised graph itself: the user's layers stay as built."""
     convs = [m for m in fitted["model"].backbone.modules() if isinstance(m, LGConv)]
     if fitted["kind"] == "lightgcn":
-        assert convs and all(conv.normalize is False for conv in convs)
+        assert convs and all(conv.normalize is True and "message_and_aggregate" not in vars(conv) for conv in convs)
     else:
         assert not convs
 
@@ -131,8 +132,8 @@ def test_load_from_checkpoint_rebuilds_backbone(fitted):
     ref_items, ref_scores = fitted["reference"]
     assert torch.equal(items, ref_items)
     torch.testing.assert_close(scores, ref_scores)
-    if fitted["kind"] == "lightgcn":  # the reloaded graph convolutions skip re-normalisation too
-        assert all(m.normalize is False for m in loaded.backbone.modules() if isinstance(m, LGConv))
+    if fitted["kind"] == "lightgcn":  # the reloaded graph convolutions are not patched either
+        assert all(m.normalize is True for m in loaded.backbone.modules() if isinstance(m, LGConv))
 
 
 def test_recommend_excludes_training_items_and_sorts(fitted):
@@ -180,11 +181,27 @@ def test_prenormalised_graph_is_exact_for_lightgcn():
     model = DaRecModule(backbone, num_users=NUM_USERS, num_items=NUM_ITEMS)
     pairs = _train_pairs()
     model.set_graph(pairs)
-    assert all(conv.normalize is False for conv in backbone.convs)
-    assert all(conv.normalize is True for conv in untouched.convs)
+    assert all(conv.normalize is True and "message_and_aggregate" not in vars(conv) for conv in backbone.convs)
     edge_index = torch.stack([pairs[:, 0], pairs[:, 1] + NUM_USERS])
     raw = torch.cat([edge_index, edge_index.flip(0)], dim=1)  # undirected, as PyG's LightGCN expects
     torch.testing.assert_close(model(), untouched.get_embedding(raw), atol=1e-5, rtol=1e-5)
+
+
+def test_set_graph_refuses_layers_that_would_normalise_the_graph_again():
+    class Wrapped(nn.Module):  # not PyG's LightGCN: its LGConv layers would run as built
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = nn.Embedding(NUM_NODES, 4)
+            self.conv = LGConv()  # normalize=True
+
+        def get_embedding(self, edge_index, edge_weight=None):
+            return self.conv(self.embedding.weight, edge_index)
+
+    model = DaRecModule(Wrapped(), num_users=NUM_USERS, num_items=NUM_ITEMS)
+    with pytest.raises(ValueError, match=r"LGConv layers \['conv'\] would normalise the graph a second time"):
+        model.set_graph(_train_pairs())
+    model.backbone.conv.normalize = False
+    model.set_graph(_train_pairs())
 
 
 def test_set_graph_rejects_out_of_range_ids():
@@ -451,27 +468,11 @@ def test_train_losses_are_logged_once_per_epoch_as_batch_weighted_means(tmp_path
     assert len(epoch_values(rows, "train/uniformity")) == len(epoch_values(rows, "train/orthogonality")) == 2
 
 
-def test_checkpoints_with_one_head_per_module_still_load(disentangled, tmp_path):
-    """Checkpoints of the first release kept one ProjectionHead per head; they load into the stacked heads."""
-    model = disentangled["model"]
-    checkpoint = torch.load(disentangled["path"], weights_only=False)
-    weights = checkpoint["state_dict"]
-    for side, names in (("cf", ("cf_shared", "cf_specific")), ("llm", ("llm_shared", "llm_specific"))):
-        w1, b1 = weights.pop(f"heads.{side}.weight1"), weights.pop(f"heads.{side}.bias1")
-        w2, b2 = weights.pop(f"heads.{side}.weight2"), weights.pop(f"heads.{side}.bias2")
-        for h, name in enumerate(names):  # the old layout: nn.Linear's (out, in) weights
-            weights[f"heads.{name}.layers.0.weight"] = w1[h].T.clone()
-            weights[f"heads.{name}.layers.0.bias"] = b1[h, 0].clone()
-            weights[f"heads.{name}.layers.2.weight"] = w2[h].T.clone()
-            weights[f"heads.{name}.layers.2.bias"] = b2[h, 0].clone()
-    legacy = tmp_path / "legacy.ckpt"
-    torch.save(checkpoint, legacy)
-    loaded = DaRecModule.load_from_checkpoint(legacy)
-    assert set(loaded.heads) == {"cf", "llm"}
-    for name in ("cf", "llm"):
-        for key, value in model.heads[name].state_dict().items():
-            torch.testing.assert_close(loaded.heads[name].state_dict()[key], value)
-    torch.testing.assert_close(loaded(), model())  # score_with="disentangled" goes through the heads
+def test_checkpoint_stores_the_sizes_of_the_heads(disentangled):
+    """The heads are rebuilt from the sizes the checkpoint records, not from the shapes of their weights."""
+    checkpoint = torch.load(disentangled["path"], weights_only=True)
+    assert checkpoint["darec"]["heads"] == {"cf_dim": 8, "text_dim": TEXT_DIM, "align_dim": 6, "full": True, "hidden_dim": None}
+    assert not any(key.startswith("objective.") for key in checkpoint["state_dict"])  # regularisers have no weights
 
 
 @pytest.mark.parametrize("on_shared", [False, True])
@@ -486,11 +487,13 @@ def test_regularisers_match_one_side_and_part_at_a_time(on_shared, equal_sides):
     model.set_graph(_train_pairs(), NUM_USERS, NUM_ITEMS)
     model.set_text_embeddings(torch.randn(NUM_USERS, TEXT_DIM), torch.randn(NUM_ITEMS, TEXT_DIM))
     model._build_heads(8, TEXT_DIM, 6)
+    model._add_regularizers()
+    assert model.objective.regularizers == ["orthogonality", "uniformity"] and not model.objective.alignment_terms
     users = torch.tensor([0, 1, 2, 3]) if equal_sides else torch.tensor([0, 1, 2, 2])
     batch = {"user": users, "pos": torch.tensor([3, 4, 4, 5]), "neg": torch.tensor([6, 6, 5, 3])}
-    views, parts, sizes = model._side_views(model._propagate(), batch, None)
-    assert (sizes[0] == sizes[1]) is equal_sides
-    regs = model._regularizers(parts, sizes, (1.0, 1.0))
+    views = model._step_views(model._propagate(), batch, None)
+    assert (views.sizes[0] == views.sizes[1]) is equal_sides
+    regs = {name: model.term(name)(views) for name in ("orthogonality", "uniformity")}
     orth = sum(orthogonality(v.cf_shared, v.cf_specific) + orthogonality(v.llm_shared, v.llm_specific) for v in views.values())
     unif = sum(uniformity(v.cf_specific) + uniformity(v.llm_specific) for v in views.values())
     if on_shared:

@@ -16,7 +16,6 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from torch import nn
@@ -26,6 +25,8 @@ from darec.data.download import download_url
 from darec.data.movielens import fetch_movielens_100k
 from darec.module import DaRecModule
 from darec.text.cache import TextEmbeddingCache
+from darec.utils.spec import trusted_classes
+from tests.module.conftest import make_trainer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TEXTS = ["Heat (1995). Genres: Action", "Fargo (1996). Genres: Crime", "Babe (1995). Genres: Comedy"]
@@ -265,6 +266,9 @@ class ScriptBackbone(nn.Module):
     def get_embedding(self, edge_index, edge_weight=None):
         return self.embedding.weight
 
+    def darec_spec(self):
+        return {"num_nodes": self.num_nodes, "embedding_dim": self.embedding_dim}
+
 
 ScriptBackbone.__module__ = "__main__"  # what `python train.py` records for a class defined in it
 
@@ -273,18 +277,7 @@ def _tiny_fit(backbone: nn.Module, interactions, root: Path) -> tuple[DaRecModul
     torch.manual_seed(0)
     model = DaRecModule(backbone, lr=0.05)
     data = RecDataModule.from_interactions(interactions, text_encoder=None, batch_size=4, eval_batch_size=4, seed=0)
-    trainer = L.Trainer(
-        default_root_dir=str(root),
-        max_epochs=1,
-        logger=False,
-        accelerator="cpu",
-        devices=1,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
+    trainer = make_trainer(root, max_epochs=1, limit_val_batches=0)
     trainer.fit(model, datamodule=data)
     path = root / "model.ckpt"
     trainer.save_checkpoint(path)
@@ -324,7 +317,10 @@ def test_example_backbone_checkpoint_loads_in_a_fresh_import(tmp_path, tiny_inte
     model, path = _tiny_fit(two_tower.TwoTowerGraph(tiny_interactions.num_nodes, 8), tiny_interactions, tmp_path)
     assert model.hparams["backbone"]["class_path"] == "two_tower.TwoTowerGraph"
     monkeypatch.delitem(sys.modules, "two_tower")  # another program: the module is imported anew
-    loaded = DaRecModule.load_from_checkpoint(path)  # no backbone given: rebuilt from the checkpoint
+    with pytest.raises(ImportError, match="trusted_classes=\\['two_tower.TwoTowerGraph'\\]"):
+        DaRecModule.load_from_checkpoint(path)  # a class the checkpoint names is not imported unasked
+    with trusted_classes(["two_tower.TwoTowerGraph"]):
+        loaded = DaRecModule.load_from_checkpoint(path)  # no backbone given: rebuilt from the checkpoint
     assert type(loaded.backbone).__module__ == "two_tower" and loaded.backbone.embedding_dim == 8
     assert loaded.backbone is not model.backbone
     users = torch.arange(tiny_interactions.num_users)

@@ -17,7 +17,6 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.loggers import CSVLogger
 from torch_geometric.nn.models import LightGCN
 
 from darec.callbacks import (

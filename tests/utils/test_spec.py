@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
 from torch_geometric.nn.models import LightGCN
 
 from darec.backbones import MatrixFactorization
-from darec.utils.spec import build_from_spec, init_spec
+from darec.backbones import Backbone
+from darec.utils.spec import TRUSTED_CLASSES_ENV, build_from_spec, describe, init_spec, is_trusted, trusted_classes
 
 
 def _same_state(a: nn.Module, b: nn.Module) -> None:
@@ -110,7 +113,7 @@ class Outer:
 
 def test_build_from_spec_nested_class():
     spec = {"class_path": f"{__name__}.Outer.Inner", "init_args": {"in_features": 2, "out_features": 1}}
-    assert type(build_from_spec(spec)) is Outer.Inner
+    assert type(build_from_spec(spec, trusted=[Outer.Inner])) is Outer.Inner
 
 
 @pytest.mark.parametrize(
@@ -128,7 +131,7 @@ def test_build_from_spec_nested_class():
 )
 def test_build_from_spec_says_how_to_fix_an_unimportable_class(class_path, reason, fix):
     with pytest.raises(ImportError) as info:
-        build_from_spec({"class_path": class_path}, what="the backbone")
+        build_from_spec({"class_path": class_path}, what="the backbone", trusted=[class_path])
     message = str(info.value)
     assert message.startswith(f"cannot import {class_path!r} to rebuild the backbone: {reason}")
     assert f"To fix it, either {fix}" in message
@@ -139,4 +142,102 @@ def test_build_from_spec_reports_a_missing_import_inside_the_module(tmp_path, mo
     (tmp_path / "broken_models.py").write_text("import no_such_dependency\n\nclass Model: pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ImportError, match="No module named 'no_such_dependency'"):
-        build_from_spec({"class_path": "broken_models.Model"})
+        build_from_spec({"class_path": "broken_models.Model"}, trusted=["broken_models.Model"])
+
+
+# -- explicit descriptions ------------------------------------------------------------------------
+class Described(Backbone):
+    def __init__(self, num_nodes: int, dim: int = 4, names: tuple = ("a",)) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(num_nodes, dim))
+        self._names = names
+
+    def get_embedding(self, edge_index, edge_weight=None):
+        return self.table
+
+    def darec_spec(self):
+        return {"num_nodes": self.table.size(0), "dim": self.table.size(1), "names": self._names}
+
+
+class Silent(Backbone):
+    def __init__(self, num_nodes: int) -> None:
+        super().__init__()
+        self.num_nodes = num_nodes  # named like the argument, but nothing reads it back
+        self.table = nn.Parameter(torch.zeros(num_nodes, 2))
+
+    def get_embedding(self, edge_index, edge_weight=None):
+        return self.table
+
+
+def test_describe_uses_the_method_not_the_attributes():
+    spec = describe(Described(5, dim=3, names=("a", "b")))
+    assert spec == {"class_path": f"{__name__}.Described", "init_args": {"num_nodes": 5, "dim": 3, "names": ["a", "b"]}}
+    assert describe(Described(5))["init_args"] == {"num_nodes": 5}  # defaults left out
+    assert describe(Silent(3)) is None  # the Backbone default: cannot say
+    assert describe(Defaults(4)) is None  # no method, not registered: no reflection
+    rebuilt = build_from_spec(spec, trusted=[Described])
+    assert type(rebuilt) is Described and rebuilt.table.shape == (5, 3)
+
+
+def test_describe_rejects_values_that_are_not_plain():
+    class Bad(Described):
+        def darec_spec(self):
+            return {"num_nodes": torch.tensor(3)}
+
+    with pytest.raises(TypeError, match="'num_nodes' is Tensor, not a plain value"):
+        describe(Bad(3))
+
+
+def test_backbone_is_abstract():
+    class NoEmbedding(Backbone):
+        pass
+
+    with pytest.raises(TypeError, match="get_embedding"):
+        NoEmbedding()
+    assert isinstance(MatrixFactorization(3), Backbone)
+
+
+# -- trusted classes ------------------------------------------------------------------------------
+def test_untrusted_class_is_refused_before_it_is_imported(tmp_path, monkeypatch):
+    (tmp_path / "side_effect_models.py").write_text("import os\nos.environ['DAREC_TEST_IMPORTED'] = '1'\nfrom torch.nn import Linear as Model\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("DAREC_TEST_IMPORTED", raising=False)
+    spec = {"class_path": "side_effect_models.Model", "init_args": {"in_features": 2, "out_features": 1}}
+    with pytest.raises(ImportError) as info:
+        build_from_spec(spec, what="the backbone")
+    message = str(info.value)
+    assert message.startswith("cannot import 'side_effect_models.Model' to rebuild the backbone: darec imports only")
+    assert "trusted_classes=['side_effect_models.Model']" in message and TRUSTED_CLASSES_ENV in message
+    assert "backbone=Model(...)" in message
+    assert "DAREC_TEST_IMPORTED" not in os.environ  # the module never ran
+    with trusted_classes(["side_effect_models.Model"]):
+        assert isinstance(build_from_spec(spec), nn.Linear)
+    assert os.environ.pop("DAREC_TEST_IMPORTED") == "1"
+    with pytest.raises(ImportError, match="darec imports only"):
+        build_from_spec(spec)  # trusted only within the block
+
+
+@pytest.mark.parametrize(
+    ("class_path", "trusted", "env", "expected"),
+    [
+        ("darec.backbones.MatrixFactorization", (), "", True),
+        ("torch_geometric.nn.models.LightGCN", (), "", True),
+        ("torch_geometric.nn.models.lightgcn.LightGCN", (), "", True),
+        ("torch_geometric.nn.models.GAT", (), "", False),
+        ("darecs.Model", (), "", False),
+        ("mypkg.models.Model", ("mypkg.*",), "", True),
+        ("mypkg.models.Model", ("mypkg.models.Other",), "", False),
+        ("mypkg.models.Model", (), "other.Model, mypkg.models.Model", True),
+        ("mypkg.models.Model", (), "mypkg.*", True),
+    ],
+)
+def test_is_trusted(monkeypatch, class_path, trusted, env, expected):
+    monkeypatch.setenv(TRUSTED_CLASSES_ENV, env)
+    assert is_trusted(class_path, trusted) is expected
+
+
+def test_build_from_spec_refuses_what_is_not_a_module_class():
+    with pytest.raises(TypeError, match="not a torch.nn.Module class"):
+        build_from_spec({"class_path": "os.getcwd"}, trusted=["os.getcwd"])
+    with pytest.raises(TypeError, match="not a torch.nn.Module class"):
+        build_from_spec({"class_path": "darec.utils.spec.describe"})

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from darec.losses import ProjectionHead
+from darec.nn import ProjectionHead
 
 
 def test_projection_head_layout_and_default_hidden_width():

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from darec.losses import ProjectionHead, StackedProjectionHead
+from darec.nn import ProjectionHead, StackedProjectionHead
 
 
 def test_each_head_is_a_projection_head():
