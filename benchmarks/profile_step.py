@@ -10,34 +10,33 @@ with PyTorch's generic sparse backward, and the top operators of one epoch under
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import torch
 from torch_geometric.nn.models import LightGCN
 
-import darec.module.darec_module as darec_module
+import darec.backbones.graph as graph
 from darec import DaRecModule
 from darec.data import BPRTriplets, read_split_dir
 
 
-def epoch_seconds(symmetric: bool, data, epochs: int = 10) -> tuple[float, object]:
-    if not symmetric:  # only skip re-normalisation, keep PyTorch's generic sparse backward
-        original = darec_module.use_symmetric_spmm
-
-        def plain(backbone):
-            for module in backbone.modules():
-                if hasattr(module, "normalize"):
-                    module.normalize = False
-            return 0
-
-        darec_module.use_symmetric_spmm = plain
+@contextlib.contextmanager
+def generic_backward(enabled: bool):
+    """Within the block, LightGCN's propagation takes PyTorch's generic sparse product (and backward)."""
+    original = graph.symmetric_spmm
+    if enabled:
+        graph.symmetric_spmm = torch.sparse.mm
     try:
-        torch.manual_seed(0)
-        model = DaRecModule(LightGCN(data.num_nodes, 32, num_layers=3), num_users=data.num_users, num_items=data.num_items)
-        model.set_graph(torch.from_numpy(data.train))
+        yield
     finally:
-        if not symmetric:
-            darec_module.use_symmetric_spmm = original
+        graph.symmetric_spmm = original
+
+
+def epoch_seconds(symmetric: bool, data, epochs: int = 10) -> tuple[float, object]:
+    torch.manual_seed(0)
+    model = DaRecModule(LightGCN(data.num_nodes, 32, num_layers=3), num_users=data.num_users, num_items=data.num_items)
+    model.set_graph(torch.from_numpy(data.train))
     model.log_dict = lambda *args, **kwargs: None
     batches = BPRTriplets(data.train, data.num_items, 4096, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -49,13 +48,14 @@ def epoch_seconds(symmetric: bool, data, epochs: int = 10) -> tuple[float, objec
             loss.backward()
             optimizer.step()
 
-    epoch()
-    start = time.perf_counter()
-    for _ in range(epochs):
+    with generic_backward(not symmetric):
         epoch()
-    seconds = (time.perf_counter() - start) / epochs
-    with torch.profiler.profile() as prof:
-        epoch()
+        start = time.perf_counter()
+        for _ in range(epochs):
+            epoch()
+        seconds = (time.perf_counter() - start) / epochs
+        with torch.profiler.profile() as prof:
+            epoch()
     return seconds, prof
 
 

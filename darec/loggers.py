@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from typing import Any
 
 from lightning.pytorch.core.saving import load_hparams_from_yaml, save_hparams_to_yaml
 from lightning.pytorch.loggers import CSVLogger as _LightningCSVLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from torch import Tensor
+
+from darec.utils.io import atomic_write
 
 __all__ = ["CSVLogger"]
 
@@ -84,19 +85,10 @@ class _ContinuingWriter:
         self.metrics = []
 
     def _write_all(self, rows: list[dict[str, Any]]) -> None:
-        handle = tempfile.NamedTemporaryFile(
-            "w", dir=self.log_dir, prefix=".metrics.", suffix=".tmp", delete=False, newline=""
-        )
-        try:
-            with handle:
-                writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
-                writer.writeheader()
-                writer.writerows(rows)
-            os.replace(handle.name, self.metrics_file_path)
-        except BaseException:
-            if os.path.exists(handle.name):
-                os.unlink(handle.name)
-            raise
+        with atomic_write(self.metrics_file_path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 class CSVLogger(_LightningCSVLogger):

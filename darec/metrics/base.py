@@ -139,5 +139,3 @@ def _prepare(preds: Tensor, target: Tensor, k: int, num_relevant: Tensor | None)
     hits = target.gather(1, preds[:, :k].long())
     return hits, num_relevant
 
-
-_TopKMetric = TopKMetric  # the former private name

@@ -90,7 +90,6 @@ def _check_zip(path: Path) -> None:
         raise _corrupted(path, f"its zip archive cannot be read: {type(err).__name__}: {err}") from err
 
 
-# Over 60 lines for its docstring (what it computes, its arguments, examples); the code is 32 lines.
 def read_checkpoint(
     path: str | os.PathLike, map_location: Any = "cpu", weights_only: bool | None = None
 ) -> dict[str, Any]:

@@ -66,13 +66,9 @@ class DataBinding:
         self.num_items = int(num_items if num_items is not None else self.num_items or 0)
         if self.num_users <= 0 or self.num_items <= 0:
             raise ValueError("set_graph needs num_users and num_items (here or in the constructor)")
-        pairs = torch.as_tensor(train_pairs, dtype=torch.long).cpu()
-        if pairs.dim() != 2 or pairs.size(1) != 2:
-            raise ValueError(f"`train_pairs` must have shape (E, 2), got {tuple(pairs.shape)}")
+        pairs = self._checked_pairs(train_pairs, "train_pairs")
         if pairs.numel() == 0:
             raise ValueError("`train_pairs` is empty: there is no training graph")
-        if pairs[:, 0].max() >= self.num_users or pairs[:, 1].max() >= self.num_items or pairs.min() < 0:
-            raise ValueError(f"`train_pairs` has ids outside {self.num_users} users x {self.num_items} items")
         self.hparams["num_users"], self.hparams["num_items"] = self.num_users, self.num_items
         self._train_pairs = torch.unique(pairs, dim=0)
         self._set_known(heldout_pairs, user_ids, item_ids)
@@ -85,18 +81,23 @@ class DataBinding:
                 "darec.backbones.use_symmetric_spmm(backbone) once (PyG's own LightGCN needs neither)"
             )
 
+    def _checked_pairs(self, pairs: Tensor, name: str) -> Tensor:
+        """``pairs`` as an ``(E, 2)`` long tensor on the CPU, or a ``ValueError`` naming ``name`` for
+        another shape or ids outside the module's users x items."""
+        pairs = torch.as_tensor(pairs, dtype=torch.long).cpu()
+        if pairs.dim() != 2 or pairs.size(1) != 2:
+            raise ValueError(f"`{name}` must have shape (E, 2), got {tuple(pairs.shape)}")
+        if pairs.numel() and (pairs[:, 0].max() >= self.num_users or pairs[:, 1].max() >= self.num_items or pairs.min() < 0):
+            raise ValueError(f"`{name}` has ids outside {self.num_users} users x {self.num_items} items")
+        return pairs
+
     def _set_known(self, heldout_pairs: Tensor | None, user_ids: Sequence[Any] | None, item_ids: Sequence[Any] | None) -> None:
         """Stores the ``(E, 2)`` held-out (valid + test) pairs, which ``exclude="known"`` masks and
         which never enter the graph, and the raw id maps of the data (kept as strings, as
         :class:`~darec.data.Interactions` has them)."""
         pairs = None
         if heldout_pairs is not None and len(heldout_pairs):
-            pairs = torch.as_tensor(heldout_pairs, dtype=torch.long).cpu()
-            if pairs.dim() != 2 or pairs.size(1) != 2:
-                raise ValueError(f"`heldout_pairs` must have shape (E, 2), got {tuple(pairs.shape)}")
-            if pairs[:, 0].max() >= self.num_users or pairs[:, 1].max() >= self.num_items or pairs.min() < 0:
-                raise ValueError(f"`heldout_pairs` has ids outside {self.num_users} users x {self.num_items} items")
-            pairs = torch.unique(pairs, dim=0)
+            pairs = torch.unique(self._checked_pairs(heldout_pairs, "heldout_pairs"), dim=0)
         self._heldout_pairs = pairs
         maps = {}
         for name, ids, count in (("user_ids", user_ids, self.num_users), ("item_ids", item_ids, self.num_items)):

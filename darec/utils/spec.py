@@ -26,7 +26,6 @@ __all__ = [
     "build_from_spec",
     "class_path_of",
     "describe",
-    "init_spec",
     "is_trusted",
     "register_known_class",
     "trusted_classes",
@@ -139,36 +138,6 @@ def _describe_lightgcn(model: nn.Module) -> dict[str, Any] | None:
 register_known_class(
     ("torch_geometric.nn.models.lightgcn.LightGCN", "torch_geometric.nn.models.LightGCN"), _describe_lightgcn
 )
-
-
-def init_spec(module: nn.Module) -> dict[str, Any] | None:
-    """Deprecated reflection: a spec read from attributes named like the constructor's arguments.
-
-    Kept only for the alignment terms of :mod:`darec.module` until they describe themselves with
-    ``darec_spec()``; use :func:`describe`. Returns :obj:`None` when a required argument cannot be
-    recovered.
-
-    Example:
-        >>> init_spec(torch.nn.Linear(2, 3))["init_args"]
-        {'in_features': 2, 'out_features': 3}
-    """
-    cls = type(module)
-    if callable(getattr(module, "darec_spec", None)) or class_path_of(cls) in _KNOWN:
-        return describe(module)
-    init_args: dict[str, Any] = {}
-    for name, param in inspect.signature(cls.__init__).parameters.items():
-        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        required = param.default is inspect.Parameter.empty
-        try:
-            value = _plain(getattr(module, name))
-        except (AttributeError, TypeError):
-            if required:
-                return None
-            continue
-        if required or value != param.default:
-            init_args[name] = value
-    return {"class_path": class_path_of(cls), "init_args": init_args}
 
 
 # -- trusting --------------------------------------------------------------------------------------

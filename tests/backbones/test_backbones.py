@@ -8,7 +8,7 @@ import torch_geometric
 from torch import nn
 
 from darec.backbones import CFBackbone, LightGCN, MatrixFactorization, check_backbone, normalized_adjacency
-from darec.utils.spec import build_from_spec, init_spec
+from darec.utils.spec import build_from_spec, describe
 
 
 def test_lightgcn_is_pyg_lightgcn():
@@ -36,7 +36,7 @@ def test_matrix_factorization_rejects_bad_sizes(kwargs, match):
 
 
 def test_matrix_factorization_spec_round_trip():
-    spec = init_spec(MatrixFactorization(12, 6))
+    spec = describe(MatrixFactorization(12, 6))
     assert spec == {"class_path": "darec.backbones.matrix_factorization.MatrixFactorization", "init_args": {"num_nodes": 12, "embedding_dim": 6}}
     rebuilt = build_from_spec(spec)
     assert isinstance(rebuilt, MatrixFactorization) and rebuilt.embedding.weight.shape == (12, 6)

@@ -11,7 +11,7 @@ from torch_geometric.nn.models import LightGCN
 
 from darec.backbones import MatrixFactorization
 from darec.backbones import Backbone
-from darec.utils.spec import TRUSTED_CLASSES_ENV, build_from_spec, describe, init_spec, is_trusted, trusted_classes
+from darec.utils.spec import TRUSTED_CLASSES_ENV, build_from_spec, describe, is_trusted, trusted_classes
 
 
 def _same_state(a: nn.Module, b: nn.Module) -> None:
@@ -33,7 +33,7 @@ def _same_state(a: nn.Module, b: nn.Module) -> None:
 )
 def test_lightgcn_round_trip(kwargs, init_args):
     model = LightGCN(**kwargs)
-    spec = init_spec(model)
+    spec = describe(model)
     assert spec == {"class_path": "torch_geometric.nn.models.lightgcn.LightGCN", "init_args": init_args}
     rebuilt = build_from_spec(spec)
     assert type(rebuilt) is LightGCN
@@ -44,12 +44,12 @@ def test_lightgcn_round_trip(kwargs, init_args):
     )
     torch.testing.assert_close(rebuilt.alpha, model.alpha)
     _same_state(model, rebuilt)
-    assert init_spec(rebuilt) == spec
+    assert describe(rebuilt) == spec
 
 
 def test_lightgcn_per_layer_alpha_is_not_recorded():
     model = LightGCN(num_nodes=5, embedding_dim=4, num_layers=2, alpha=torch.tensor([0.5, 0.3, 0.2]))
-    assert init_spec(model) is None  # a tensor argument cannot be recorded as a plain value
+    assert describe(model) is None  # a tensor argument cannot be recorded as a plain value
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_lightgcn_per_layer_alpha_is_not_recorded():
 )
 def test_matrix_factorization_round_trip(kwargs, init_args):
     model = MatrixFactorization(**kwargs)
-    spec = init_spec(model)
+    spec = describe(model)
     assert spec == {"class_path": "darec.backbones.matrix_factorization.MatrixFactorization", "init_args": init_args}
     rebuilt = build_from_spec(spec)
     assert type(rebuilt) is MatrixFactorization
@@ -84,15 +84,20 @@ class Defaults(nn.Module):
         self.size, self.weights, self.scale, self.opaque = size, weights, scale, object()
 
 
-def test_init_spec_none_without_required_attribute():
-    assert init_spec(Forgetful(3)) is None
-    assert init_spec(Opaque(torch.ones(2))) is None
+class DescribedDefaults(Defaults):
+    def darec_spec(self) -> dict:
+        return {"size": self.size, "weights": self.weights, "scale": self.scale}
 
 
-def test_init_spec_defaults_and_plain_values():
-    spec = init_spec(Defaults(4, weights=(3, 4), scale=1.0))
-    assert spec["init_args"] == {"size": 4, "weights": [3, 4]}  # defaults and non-plain optionals are left out
-    assert spec["class_path"].endswith("test_spec.Defaults")
+def test_describe_none_without_an_explicit_description():
+    assert describe(Forgetful(3)) is None
+    assert describe(Opaque(torch.ones(2))) is None
+
+
+def test_describe_defaults_and_plain_values():
+    spec = describe(DescribedDefaults(4, weights=(3, 4), scale=1.0))
+    assert spec["init_args"] == {"size": 4, "weights": [3, 4]}  # defaults are left out, tuples become lists
+    assert spec["class_path"].endswith("test_spec.DescribedDefaults")
 
 
 def test_build_from_spec_errors():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ import numpy as np
 
 from darec.data.interactions import Interactions
 from darec.data.readers._common import PathLike, existing_dir, read_text
+from darec.utils.io import sha256_file
 
 __all__ = ["read_split_dir", "write_split_dir"]
 
@@ -229,20 +229,12 @@ def _verify_digests(directory: Path, digests: Mapping[str, str]) -> None:
         path = directory / name
         if not path.is_file():
             continue
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if actual != expected:
             raise ValueError(
                 f"{path} does not match the SHA-256 recorded in stats.json ({actual} != {expected}); "
                 "the file was modified — pass verify=False to read it anyway"
             )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_split_dir(interactions: Interactions, directory: PathLike, *, overwrite: bool = False) -> Path:
@@ -282,7 +274,7 @@ def write_split_dir(interactions: Interactions, directory: PathLike, *, overwrit
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         _write_split_files(interactions, tmp)
-        digests = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+        digests = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         stats = {
             "protocol": _jsonable(interactions.protocol),
             "counts": _jsonable(interactions.stats()),
