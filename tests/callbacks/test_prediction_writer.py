@@ -25,11 +25,7 @@ K = 7
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
-    root = tmp_path_factory.mktemp("predict-fit")
-    dm = _s.make_datamodule(text=False)
-    torch.manual_seed(0)
-    model = DaRecModule(MatrixFactorization(NUM_NODES, 8), lr=0.05, predict_k=K)
-    _s.make_trainer(root, max_epochs=2).fit(model, datamodule=dm)
+    model, dm, _ = _s.fit_mf(tmp_path_factory.mktemp("predict-fit"), predict_k=K)
     return model, dm
 
 

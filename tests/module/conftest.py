@@ -90,6 +90,20 @@ def make_trainer(root: Path, max_epochs: int = 2, logger: Any = False, **kwargs:
     return L.Trainer(**defaults)
 
 
+def fit_mf(root: Path, predict_k: int, max_epochs: int = 2) -> tuple[Any, RecDataModule, L.Trainer]:
+    """A matrix factorisation (width 8, seed 0) fitted for ``max_epochs`` on :func:`make_interactions`
+    without text; returns the module, its data module and the trainer."""
+    from darec.backbones import MatrixFactorization
+    from darec.module import DaRecModule
+
+    dm = make_datamodule(text=False)
+    torch.manual_seed(0)
+    model = DaRecModule(MatrixFactorization(NUM_USERS + NUM_ITEMS, 8), lr=0.05, predict_k=predict_k)
+    trainer = make_trainer(root, max_epochs=max_epochs)
+    trainer.fit(model, datamodule=dm)
+    return model, dm, trainer
+
+
 def read_metrics(log_dir: str | Path) -> list[dict[str, str]]:
     """The rows of a CSVLogger's ``metrics.csv``."""
     with open(Path(log_dir) / "metrics.csv", newline="") as handle:

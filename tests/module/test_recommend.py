@@ -20,11 +20,7 @@ NUM_NODES = NUM_USERS + NUM_ITEMS
 def fitted(tmp_path_factory):
     """A matrix factorisation fitted on the synthetic data, and its checkpoint."""
     root = tmp_path_factory.mktemp("recommend")
-    dm = _s.make_datamodule(text=False)
-    torch.manual_seed(0)
-    model = DaRecModule(MatrixFactorization(NUM_NODES, 8), lr=0.05, predict_k=NUM_ITEMS)
-    trainer = _s.make_trainer(root, max_epochs=2)
-    trainer.fit(model, datamodule=dm)
+    model, dm, trainer = _s.fit_mf(root, predict_k=NUM_ITEMS)
     path = root / "model.ckpt"
     trainer.save_checkpoint(path)
     return {"model": model, "dm": dm, "data": dm.interactions, "path": path, "root": root}
