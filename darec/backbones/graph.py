@@ -83,7 +83,16 @@ def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
         >>> x = torch.randn(3, 2, requires_grad=True)
         >>> torch.allclose(symmetric_spmm(adj, x), adj.to_dense() @ x)
         True
+
+    Under autocast (``precision="bf16-mixed"`` or ``"16-mixed"``) the product is taken in the
+    graph's own precision (float32), with ``x`` cast up: autocast would otherwise hand the sparse
+    kernel reduced-precision operands, which the CPU (MKL) kernel does not implement for bfloat16,
+    and a sum over a node's neighbours loses the most from rounding. The result is float32.
     """
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        with torch.autocast(device, enabled=False):
+            return _SymmetricSpMM.apply(adj, x.to(adj.dtype))
     return _SymmetricSpMM.apply(adj, x)
 
 

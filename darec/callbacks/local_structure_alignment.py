@@ -152,7 +152,9 @@ class LocalStructureAlignment(GeneratorPickling, AlignmentCallback):
         epoch = trainer.current_epoch
         due = self.refreshed_at is None or epoch - self.refreshed_at >= self.every_n_epochs
         if due:
-            assignments = self.cluster(pl_module) if trainer.is_global_zero else None
+            assignments = None
+            if trainer.is_global_zero:  # sent on the CPU: a pickled CUDA tensor would land on rank 0's GPU everywhere
+                assignments = {side: a.cpu() for side, a in self.cluster(pl_module).items()}
             assignments = trainer.strategy.broadcast(assignments, src=0)
             self.assignments = {side: a.to(pl_module.device) for side, a in assignments.items()}
             self.refreshed_at = epoch

@@ -56,6 +56,21 @@ def quiet_lightning_warnings() -> Iterator[None]:
         yield
 
 
+def _seed_of_rank_zero(seed: int) -> int:
+    """``seed`` of process 0 under ``torch.distributed`` (``seed`` itself otherwise).
+
+    Every process must draw the same epoch of triplets, of which it takes every ``world_size``-th
+    batch; processes started without a common seed (e.g. by ``torchrun`` without
+    ``seed_everything``) would each draw their own. Called by every process, in ``setup``."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return seed
+    if torch.distributed.get_world_size() == 1:
+        return seed
+    box = [seed]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return int(box[0])
+
+
 class RecDataModule(L.LightningDataModule):
     """Interactions and their text, served to a :class:`~darec.DaRecModule`.
 
@@ -106,7 +121,8 @@ class RecDataModule(L.LightningDataModule):
         trust_pickle (bool): allow reading RLMRec's pickles, which can run code. Only for files you
             trust. (default: :obj:`False`)
         seed (int, optional): seed of negative sampling; by default the global seed set by
-            :func:`lightning.seed_everything`. (default: :obj:`None`)
+            :func:`lightning.seed_everything` (under several processes, process 0's, so that all
+            draw the same epochs). (default: :obj:`None`)
         num_workers (int): data-loader workers. A fit resumed from a checkpoint is the exact
             continuation of the interrupted one only without workers (see
             :class:`~darec.data.BPRTriplets`). (default: :obj:`0`)
@@ -321,7 +337,7 @@ class RecDataModule(L.LightningDataModule):
         data = self.interactions
         self.text_embeddings = self._compute_text_embeddings()
         if self._train_set is None:
-            seed = self.seed if self.seed is not None else torch.initial_seed()
+            seed = self.seed if self.seed is not None else _seed_of_rank_zero(torch.initial_seed())
             self._train_set = BPRTriplets(data.train, data.num_items, self.batch_size, seed=seed % 2**63)
             if self._sampler_state is not None:
                 self._train_set.load_state_dict(self._sampler_state)

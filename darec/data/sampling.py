@@ -133,9 +133,15 @@ class BPRTriplets(GeneratorPickling, IterableDataset):
 
 
 def _csr(pairs: np.ndarray, num_users: int) -> tuple[Tensor, Tensor]:
-    pairs = np.unique(pairs.reshape(-1, 2), axis=0)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(pairs[:, 0], minlength=num_users))])
-    return torch.from_numpy(indptr.astype(np.int64)), torch.from_numpy(pairs[:, 1].astype(np.int64))
+    """CSR rows (``indptr``, item ``indices``) of the unique ``(user, item)`` pairs, items sorted within a row."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    # one int64 key per pair: sorting them orders (user, item) like np.unique(axis=0), many times faster
+    width = int(pairs[:, 1].max()) + 1 if len(pairs) else 1
+    keys = np.sort(pairs[:, 0] * width + pairs[:, 1])
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
+    users, items = keys // width, keys % width
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(users, minlength=num_users))])
+    return torch.from_numpy(indptr.astype(np.int64)), torch.from_numpy(items.astype(np.int64))
 
 
 def _rows(indptr: Tensor, indices: Tensor, users: Tensor) -> tuple[Tensor, Tensor]:

@@ -59,7 +59,8 @@ def kmeans(
         centres = init.detach().to(x)
     else:
         centres = _kmeans_plus_plus(x, num_clusters, generator)
-    assignment = torch.cdist(x, centres).argmin(1)
+    distances = _Distances(x)
+    assignment = distances(centres).argmin(1)
     for _ in range(num_iters):
         means, counts = cluster_centres(x, assignment, num_clusters)
         new = torch.where(counts.unsqueeze(1) > 0, means, centres)
@@ -69,7 +70,7 @@ def kmeans(
             new[empty] = x[far]
         shift = (new - centres).pow(2).sum()
         centres = new
-        assignment = torch.cdist(x, centres).argmin(1)
+        assignment = distances(centres).argmin(1)
         if shift <= tol:
             break
     return centres, assignment
@@ -79,16 +80,39 @@ def _kmeans_plus_plus(x: Tensor, num_clusters: int, generator: torch.Generator |
     """k-means++ seeding: each next centre drawn with probability proportional to the squared
     distance to the closest centre so far."""
     n = x.size(0)
+    distances = _Distances(x)
     first = torch.randint(n, (1,), generator=generator)
     centres = x[first.to(x.device)]
-    closest = torch.cdist(x, centres).squeeze(1).pow(2)
+    closest = distances(centres).squeeze(1).pow(2)
     for _ in range(1, num_clusters):
         weights = closest.double().cpu()
         weights = weights if weights.sum() > 0 else torch.ones_like(weights)
         pick = torch.multinomial(weights, 1, generator=generator)
         centres = torch.cat([centres, x[pick.to(x.device)]])
-        closest = torch.minimum(closest, torch.cdist(x, centres[-1:]).squeeze(1).pow(2))
+        closest = torch.minimum(closest, distances(centres[-1:]).squeeze(1).pow(2))
     return centres
+
+
+class _Distances:
+    """``torch.cdist(x, centres)`` for a fixed ``(N, d)`` ``x``, bit for bit, with ``x``'s part prepared once.
+
+    For more than 25 rows on either side, :func:`torch.cdist` computes the Euclidean distances as
+    one product of ``[-2x, |x|^2, 1]`` with ``[c, 1, |c|^2]``, clamped at 0 and square-rooted, and
+    builds the ``(N, d + 2)`` left factor anew on every call; k-means calls it with the same
+    ``x`` every iteration, so the left factor is built here once and the same product follows (same
+    operands, same result). Smaller inputs go to :func:`torch.cdist` itself (its direct path)."""
+
+    def __init__(self, x: Tensor) -> None:
+        self.x = x
+        norms = x.pow(2).sum(-1, keepdim=True)
+        self.left = torch.cat([x.mul(-2), norms, torch.ones_like(norms)], -1) if x.size(0) > 25 else None
+
+    def __call__(self, centres: Tensor) -> Tensor:
+        if self.left is None:
+            return torch.cdist(self.x, centres)
+        norms = centres.pow(2).sum(-1, keepdim=True)
+        right = torch.cat([centres, torch.ones_like(norms), norms], -1)
+        return self.left.matmul(right.mT).clamp_min_(0).sqrt_()
 
 
 def match_clusters(reference: Tensor, other: Tensor) -> Tensor:

@@ -92,22 +92,30 @@ class RankingMetrics(MetricCollection):
         """The largest cut-off of the members: how many items to rank per user."""
         return max(metric.k for metric in self.values(copy_state=False))
 
-    def update(self, preds: Tensor, target: Tensor, *args: Any, **kwargs: Any) -> None:
+    def update(
+        self, preds: Tensor, target: Tensor, *args: Any, num_relevant: Tensor | None = None, **kwargs: Any
+    ) -> None:
         """Updates every member with the same ranking.
 
         Args:
             preds (Tensor): ``(B, k')`` integer item indices sorted by descending score, with
                 ``k' >= max_k``.
             target (Tensor): ``(B, I)`` bool matrix of relevant items.
+            num_relevant (Tensor, optional): ``(B,)`` long ``target.sum(1)`` when the caller
+                knows it (e.g. from the sparse held-out pairs), which saves a pass over the
+                ``(B, I)`` matrix. (default: :obj:`None`, counted here)
 
         Raises:
             ValueError: as :meth:`RecallAtK.update <darec.metrics.RecallAtK.update>`.
         """
         if args or kwargs:
-            raise TypeError("RankingMetrics.update takes exactly `preds` and `target`")
+            raise TypeError("RankingMetrics.update takes exactly `preds` and `target` (and the keyword `num_relevant`)")
         # check once with the largest k so the error names it, then count relevant items once:
         _check_inputs(preds, target, self.max_k)
-        num_relevant = torch.count_nonzero(target, dim=1)
+        if num_relevant is None:
+            num_relevant = torch.count_nonzero(target, dim=1)
+        elif num_relevant.shape != (target.shape[0],):
+            raise ValueError(f"`num_relevant` must have shape ({target.shape[0]},), got {tuple(num_relevant.shape)}")
         super().update(preds, target, num_relevant=num_relevant)
 
 

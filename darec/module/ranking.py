@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from darec.metrics import rank_items
+from darec.metrics import RankingMetrics, rank_items
 
 __all__ = ["Ranking"]
 
@@ -24,12 +24,33 @@ def _dense(pairs: Tensor, rows: int, cols: int) -> Tensor:
     return out
 
 
-def _drop_excluded(items: Tensor, scores: Tensor, exclude: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Marks the positions that :func:`rank_items` filled with excluded items (a user with fewer than
-    ``k`` allowed items) as item ``-1`` with score ``-inf``, so that they are never recommended."""
-    if exclude is None:
+def _mask_(scores: Tensor, pairs: Tensor | None) -> Tensor:
+    """Sets ``scores`` to ``-inf`` at the ``(2, nnz)`` (row, col) ``pairs``, in place: the same
+    ranking as :func:`rank_items` with a ``(B, I)`` exclusion mask, without building the mask or
+    copying the scores (memory stays one ``(B, I)`` score matrix)."""
+    if pairs is not None and pairs.numel():
+        scores.index_put_((pairs[0], pairs[1]), scores.new_full((), float("-inf")))
+    return scores
+
+
+def _member(pairs: Tensor | None, items: Tensor, num_items: int) -> Tensor | None:
+    """``(B, k)`` bool: whether ``(b, items[b, j])`` is among the ``(2, nnz)`` (row, col) ``pairs``
+    (``_dense(pairs, B, I).gather(1, items)``, by binary search in the sorted pair keys)."""
+    if pairs is None:
+        return None
+    keys = torch.sort(pairs[0] * num_items + pairs[1]).values
+    if keys.numel() == 0:
+        return torch.zeros_like(items, dtype=torch.bool)
+    query = torch.arange(len(items), device=items.device).unsqueeze(1) * num_items + items
+    return keys[torch.searchsorted(keys, query).clamp(max=len(keys) - 1)] == query
+
+
+def _drop_excluded(items: Tensor, scores: Tensor, filler: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Marks the positions that :func:`rank_items` filled with excluded items (``filler``, a user
+    with fewer than ``k`` allowed items) as item ``-1`` with score ``-inf``, so that they are never
+    recommended."""
+    if filler is None:
         return items, scores
-    filler = exclude.gather(1, items)
     return items.masked_fill(filler, -1), scores.masked_fill(filler, float("-inf"))
 
 
@@ -53,13 +74,12 @@ class Ranking:
         emb = self._eval_embedding if self._eval_embedding is not None else self()
         return emb[users] @ emb[self.num_users :].T
 
-    def _rank_batch(self, batch: dict[str, Tensor], k: int) -> tuple[Tensor, Tensor, Tensor]:
-        """Top-``k`` items, their scores and the ``(B, I)`` mask of excluded items of a ranking batch."""
-        users = batch["user"]
-        scores = self._scores(users)
-        exclude = _dense(batch["exclude"], len(users), self.num_items)
-        items = rank_items(scores, k, exclude=exclude)
-        return items, scores.gather(1, items), exclude
+    def _rank_batch(self, batch: dict[str, Tensor], k: int) -> tuple[Tensor, Tensor]:
+        """Top-``k`` items of a ranking batch and their scores (``-inf`` for excluded items), the
+        batch's ``exclude`` ``(2, nnz)`` (row, item) pairs masked in place on its score matrix."""
+        scores = _mask_(self._scores(batch["user"]), batch["exclude"])
+        items = rank_items(scores, k)
+        return items, scores.gather(1, items)
 
     def _evaluation_start(self) -> None:
         self._graph_on_device()
@@ -67,9 +87,13 @@ class Ranking:
             self._eval_embedding = self()
 
     def _evaluation_step(self, batch: dict[str, Tensor], metrics: Any) -> None:
-        items, _, _ = self._rank_batch(batch, metrics.max_k)
-        target = _dense(batch["target"], len(batch["user"]), self.num_items)
-        metrics.update(items, target)
+        items, _ = self._rank_batch(batch, metrics.max_k)
+        pairs, size = batch["target"], len(batch["user"])
+        target = _dense(pairs, size, self.num_items)
+        if isinstance(metrics, RankingMetrics):  # the held-out pairs are unique: count them without a pass over target
+            metrics.update(items, target, num_relevant=torch.bincount(pairs[0], minlength=size))
+        else:
+            metrics.update(items, target)
 
     def _evaluation_end(self, metrics: Any) -> None:
         self.log_dict(metrics.compute())
@@ -105,20 +129,20 @@ class Ranking:
         """
         users = batch["user"]
         mode = self.hparams.get("predict_exclude", "known")
-        scores = self._scores(users)
         if mode == "known" and "exclude" in batch:
-            exclude = _dense(batch["exclude"], len(users), self.num_items)
+            exclude = batch["exclude"]
         else:
-            exclude = self._exclusion_mask(users, mode)
-        items = rank_items(scores, min(self.hparams.predict_k, self.num_items), exclude=exclude)
-        items, scores = _drop_excluded(items, scores.gather(1, items), exclude)
+            exclude = self._exclusion_pairs(users, mode)
+        scores = _mask_(self._scores(users), exclude)
+        items = rank_items(scores, min(self.hparams.predict_k, self.num_items))
+        items, scores = _drop_excluded(items, scores.gather(1, items), _member(exclude, items, self.num_items))
         return {"user": users.cpu(), "item": items.cpu(), "score": scores.cpu()}
 
     def on_predict_epoch_end(self) -> None:
         self._eval_embedding = None
 
-    def _exclusion_mask(self, users: Tensor, exclude: str | None) -> Tensor | None:
-        """The ``(B, I)`` mask of the items ``exclude`` rules out for ``users`` (``None``: nothing)."""
+    def _exclusion_pairs(self, users: Tensor, exclude: str | None) -> Tensor | None:
+        """The ``(2, nnz)`` (row in ``users``, item) pairs ``exclude`` rules out (``None``: nothing)."""
         if exclude is None:
             return None
         known = [self._train_pairs]
@@ -128,7 +152,7 @@ class Ranking:
         position = torch.full((self.num_users,), -1, dtype=torch.long, device=self.device)
         position[users] = torch.arange(len(users), device=self.device)
         keep = position[pairs[:, 0]] >= 0
-        return _dense(torch.stack([position[pairs[keep, 0]], pairs[keep, 1]]), len(users), self.num_items)
+        return torch.stack([position[pairs[keep, 0]], pairs[keep, 1]])
 
     # Over 60 lines for its docstring (what it computes, its arguments, examples); the code is 27 lines.
     @torch.no_grad()
@@ -196,10 +220,10 @@ class Ranking:
         was_training = self.training
         self.eval()
         try:
-            scores = self._scores(users)
-            mask = self._exclusion_mask(users, exclude)
-            items = rank_items(scores, min(int(k), self.num_items), exclude=mask)
-            return _drop_excluded(items, scores.gather(1, items), mask)
+            pairs = self._exclusion_pairs(users, exclude)
+            scores = _mask_(self._scores(users), pairs)
+            items = rank_items(scores, min(int(k), self.num_items))
+            return _drop_excluded(items, scores.gather(1, items), _member(pairs, items, self.num_items))
         finally:
             self.train(was_training)
 

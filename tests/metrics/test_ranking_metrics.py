@@ -113,3 +113,15 @@ def test_flat_namespace_exports_functions_not_modules():
     assert set(metrics.__all__) <= set(dir(metrics))
     for name in ("recall_at_k", "ndcg_at_k", "hit_rate_at_k", "precision_at_k", "mrr_at_k", "ranking_metrics"):
         assert callable(getattr(metrics, name)), name
+
+
+def test_update_with_given_num_relevant_equals_counting():
+    scores = torch.randn(6, 30, generator=torch.Generator().manual_seed(0))
+    target = torch.rand(6, 30, generator=torch.Generator().manual_seed(1)) < 0.2
+    counted, given = ranking_metrics(ks=(5, 10)), ranking_metrics(ks=(5, 10))
+    items = rank_items(scores, k=10)
+    counted.update(items, target)
+    given.update(items, target, num_relevant=target.sum(1))
+    assert counted.compute() == given.compute()
+    with pytest.raises(ValueError, match="num_relevant"):
+        given.update(items, target, num_relevant=torch.ones(5, dtype=torch.long))
