@@ -41,7 +41,12 @@ class RunTimer(L.Callback):
         self.train_epochs: list[float] = []
         self.val_passes: list[float] = []
         self.val_recall: list[tuple[int, float]] = []
+        self.curve: list[tuple[int, float, float]] = []  # (epoch, val recall@20, seconds since fit start)
         self._start = 0.0
+        self._fit_start: float | None = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._fit_start = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
@@ -62,6 +67,8 @@ class RunTimer(L.Callback):
         value = trainer.callback_metrics.get("val/recall@20")
         if value is not None:
             self.val_recall.append((trainer.current_epoch, float(value)))
+            elapsed = time.perf_counter() - (self._fit_start or time.perf_counter())
+            self.curve.append((trainer.current_epoch, float(value), round(elapsed, 3)))
 
 
 def cli_args(config: str, data_dir: str | None, workdir: str) -> list[str]:
@@ -93,7 +100,13 @@ def _cli_args(config: str, seed: int, data_dir: str | None, overrides: list[str]
 
 
 def run_one(
-    config: str, seed: int, data_dir: str | None, overrides: list[str], threads: int | None, keep: str | None = None
+    config: str,
+    seed: int,
+    data_dir: str | None,
+    overrides: list[str],
+    threads: int | None,
+    keep: str | None = None,
+    no_early_stopping: bool = False,
 ) -> dict[str, Any]:
     """Fits and tests one configuration with one seed in this process."""
     import torch
@@ -105,6 +118,14 @@ def run_one(
     with tempfile.TemporaryDirectory(prefix="darec-bench-") as workdir:
         timer = RunTimer()
         app = cli([*_cli_args(config, seed, data_dir, overrides, workdir)], run=False)
+        if no_early_stopping:  # convergence studies: train to the epoch cap
+            from lightning.pytorch.callbacks import EarlyStopping
+
+            from darec.callbacks import WarmupEarlyStopping
+
+            app.trainer.callbacks[:] = [
+                c for c in app.trainer.callbacks if not isinstance(c, (EarlyStopping, WarmupEarlyStopping))
+            ]
         app.trainer.callbacks.append(timer)
         start = time.perf_counter()
         app.trainer.fit(app.model, datamodule=app.datamodule)
@@ -121,6 +142,7 @@ def run_one(
         "config": Path(config).stem,
         "overrides": overrides,
         "seed": seed,
+        "early_stopping": not no_early_stopping,
         "test": {k.split("/", 1)[1]: v for k, v in sorted(test.items()) if k.startswith("test/")},
         "best_val_recall@20": max((v for _, v in timer.val_recall), default=None),
         "epochs": len(timer.train_epochs),
@@ -131,6 +153,7 @@ def run_one(
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "torch_threads": torch.get_num_threads(),
         "protocol": app.datamodule.protocol,
+        "curve": timer.curve,
     }
 
 
@@ -144,11 +167,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (timings are only comparable with 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run")
     parser.add_argument("--keep-checkpoints", default=None, help="copy each run's best checkpoint into this folder")
+    parser.add_argument("--no-early-stopping", action="store_true", help="drop early stopping: train to max_epochs")
+    parser.add_argument("--resume", action="store_true", help="keep the runs already in --out and skip them")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:  # one run, result as JSON on the last stdout line
-        result = run_one(args.config[0], args.seeds[0], args.data_dir, args.overrides, args.threads, args.keep_checkpoints)
+        result = run_one(
+            args.config[0], args.seeds[0], args.data_dir, args.overrides, args.threads, args.keep_checkpoints,
+            args.no_early_stopping,
+        )
         print("DAREC_RESULT " + json.dumps(result))
         return
 
@@ -162,6 +190,12 @@ def main(argv: list[str] | None = None) -> None:
         os.replace(tmp, args.out)
 
     runs: list[dict[str, Any]] = []
+    if args.resume and Path(args.out).exists():
+        runs = json.loads(Path(args.out).read_text())
+        done = {(r["config"], r["seed"], tuple(r["overrides"]), not r.get("early_stopping", True)) for r in runs}
+        key = (tuple(args.overrides), args.no_early_stopping)
+        jobs = [(c, s) for c, s in jobs if (Path(c).stem, s, *key) not in done]
+        print(f"resuming: {len(runs)} runs kept, {len(jobs)} to go", flush=True)
     pending: list[tuple[tuple[str, int], subprocess.Popen, Any]] = []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -175,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
             cmd += ["--threads", str(args.threads)]
         if args.keep_checkpoints:
             cmd += ["--keep-checkpoints", args.keep_checkpoints]
+        if args.no_early_stopping:
+            cmd += ["--no-early-stopping"]
         log = tempfile.TemporaryFile(mode="w+")
         pending.append(((config, seed), subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
 
