@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -17,6 +18,7 @@ from darec.module.epoch_losses import EpochLosses
 from darec.module.host import Sizes, TermFactory
 from darec.module.objective import Objective
 from darec.module.ranking import Ranking, check_exclude
+from darec.module.schedule import EpochSchedule
 from darec.module.step_views import StepViewsBuilder
 from darec.utils.spec import build_from_spec, describe
 
@@ -125,6 +127,14 @@ class DaRecModule(Checkpointing, Ranking, StepViewsBuilder, DataBinding, L.Light
         score_with (str): ``"backbone"`` scores with :math:`\langle e^C_u, e^C_i\rangle`;
             ``"disentangled"`` with the concatenation of the CF shared and specific parts (OPEN
             point of the method). (default: :obj:`"backbone"`)
+        lr_schedule (str): ``"constant"`` or ``"cosine"``: after the warm-up, the learning rate
+            stays at ``lr`` or decays along a half cosine to ``lr * lr_min_ratio`` at the trainer's
+            last epoch (``max_epochs``); stepped once per epoch through Lightning's scheduler
+            support (see :class:`~darec.module.schedule.EpochSchedule`). (default: :obj:`"constant"`)
+        lr_warmup_epochs (int): epochs of linear warm-up from ``lr / lr_warmup_epochs`` to ``lr``.
+            (default: :obj:`0`)
+        lr_min_ratio (float): the floor of the cosine decay, as a fraction of ``lr``.
+            (default: :obj:`0.01`)
 
     Example:
         >>> from darec.backbones import MatrixFactorization
@@ -157,6 +167,9 @@ class DaRecModule(Checkpointing, Ranking, StepViewsBuilder, DataBinding, L.Light
         align_batch_size: int | None = 256,
         head_hidden_dim: int | None = None,
         predict_exclude: str | None = "known",
+        lr_schedule: str = "constant",
+        lr_warmup_epochs: int = 0,
+        lr_min_ratio: float = 0.01,
     ) -> None:
         super().__init__()
         if isinstance(backbone, dict):
@@ -167,6 +180,7 @@ class DaRecModule(Checkpointing, Ranking, StepViewsBuilder, DataBinding, L.Light
             uniformity_weight=uniformity_weight, align_batch_size=align_batch_size, init_std=init_std,
         )  # fmt: skip
         check_exclude(predict_exclude, "predict_exclude")
+        EpochSchedule(lr_schedule, lr_warmup_epochs, 1, lr_min_ratio)  # checks the settings now, not at fit
         if init_std is not None:  # the LightGCN authors' initialisation, N(0, init_std^2), of every embedding table
             for module in backbone.modules():
                 if isinstance(module, nn.Embedding):
@@ -186,6 +200,7 @@ class DaRecModule(Checkpointing, Ranking, StepViewsBuilder, DataBinding, L.Light
         self._eval_embedding: Tensor | None = None
         self._set_aside: dict[str, dict[str, Tensor]] = {}  # weights of terms loaded before a callback registers them
         self.epoch_losses = EpochLosses()
+        self._val_history: list[tuple[int, float]] = []  # (epoch, val recall@max k) of this fit, for on_fit_end
 
     # -- setup: data, sizes, terms and heads ---------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -319,13 +334,14 @@ class DaRecModule(Checkpointing, Ranking, StepViewsBuilder, DataBinding, L.Light
             self.logger.log_hyperparams({"protocol": protocol, "ks": list(self.hparams.ks)})
 
     def on_fit_start(self) -> None:
+        self._val_history = []
         self._log_protocol()
 
     def on_test_start(self) -> None:
         self._log_protocol()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        r"""Adam over all trainable parameters.
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
+        r"""Adam over all trainable parameters, with the epoch-wise schedule of ``lr_schedule`` if any.
 
         With ``l2_on="params"`` the penalty :math:`\lambda \lVert\Theta\rVert^2` is applied as
         Adam's ``weight_decay=2 * lambda``, which adds exactly its gradient :math:`2 \lambda \Theta`
@@ -336,4 +352,12 @@ class DaRecModule(Checkpointing, Ranking, StepViewsBuilder, DataBinding, L.Light
         decay = 2.0 * self.hparams.weight_decay if self.hparams.l2_on == "params" else 0.0
         params = [p for p in self.parameters() if p.requires_grad]
         fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
-        return torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=decay, fused=fused or None)
+        optimizer = torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=decay, fused=fused or None)
+        schedule = self.hparams.get("lr_schedule", "constant")
+        warmup = self.hparams.get("lr_warmup_epochs", 0)
+        if schedule == "constant" and warmup == 0:
+            return optimizer
+        horizon = self.trainer.max_epochs if self._trainer is not None else None
+        factor = EpochSchedule(schedule, warmup, horizon, self.hparams.get("lr_min_ratio", 0.01))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "name": "lr"}}

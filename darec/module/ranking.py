@@ -10,7 +10,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+
 from darec.metrics import RankingMetrics, rank_items
+from darec.module.convergence import still_improving
 
 __all__ = ["Ranking"]
 
@@ -110,6 +113,28 @@ class Ranking:
 
     def on_validation_epoch_end(self) -> None:
         self._evaluation_end(self.val_metrics)
+        trainer = self._trainer
+        if trainer is not None and not trainer.sanity_checking:
+            value = trainer.callback_metrics.get(self._convergence_metric)
+            if value is not None:
+                self._val_history.append((self.current_epoch, float(value)))
+
+    @property
+    def _convergence_metric(self) -> str:
+        """The validation metric whose curve :meth:`on_fit_end` checks: recall at the largest cut-off."""
+        return f"val/recall@{max(self.hparams.ks)}"
+
+    def on_fit_end(self) -> None:
+        """Warns when validation was still rising clearly at the end of training (see
+        :func:`~darec.module.convergence.still_improving`)."""
+        gain = still_improving(self._val_history)
+        if gain is not None:
+            rank_zero_warn(
+                f"{self._convergence_metric} {gain}: training ended before the model converged. Raise "
+                "`trainer.max_epochs` (or the early-stopping patience), or train with a higher `lr` and "
+                "`lr_schedule: cosine` (docs: Training recipe).",
+                category=UserWarning,
+            )
 
     def on_test_epoch_end(self) -> None:
         self._evaluation_end(self.test_metrics)
