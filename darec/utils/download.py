@@ -1,4 +1,8 @@
-"""Downloads that verify their checksum and never leave half a file behind."""
+"""Downloads that verify their checksum and never leave half a file behind.
+
+Used by :mod:`darec.data` (datasets) and :mod:`darec.text` (model files); it lives here, on the lowest
+floor, so that both can import it.
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import darec.data.download as download
+import darec.utils.download as download
 from darec.data.download import ChecksumError, download_url, pip_download, verify_sha256
 
 PAYLOAD = b"MovieLens? no, just some bytes\n" * 5000  # several read chunks
