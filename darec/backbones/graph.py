@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import warnings
 from typing import Any
 
@@ -48,7 +50,7 @@ def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     value = inv_sqrt[row] * inv_sqrt[col]
     order = torch.argsort(row * num_nodes + col)
     row, col, value = row[order], col[order], value[order]
-    crow = torch.zeros(num_nodes + 1, dtype=torch.long)
+    crow = torch.zeros(num_nodes + 1, dtype=torch.long, device=row.device)  # with col and value: one device
     crow[1:] = torch.cumsum(torch.bincount(row, minlength=num_nodes), 0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta.*")
@@ -161,13 +163,88 @@ def _is_plain_lightgcn(backbone: torch.nn.Module) -> bool:
 
 
 def _lightgcn_embedding(model: torch.nn.Module, adj: Tensor) -> Tensor:
-    """``LightGCN.get_embedding`` with each layer's product taken by :func:`symmetric_spmm`."""
+    """``LightGCN.get_embedding`` on the symmetric ``adj``: :class:`_LayerSum` where it applies, else layer by layer."""
+    x, alpha = model.embedding.weight, model.alpha
+    if (
+        model.num_layers > 0
+        and x.dtype == adj.dtype == alpha.dtype
+        and x.device == adj.device == alpha.device
+        and alpha.dim() == 1
+        and not x.is_sparse
+    ):
+        # x * alpha[0] stays an operation of its own in the autograd graph, as in PyG's get_embedding: the
+        # table's gradient then arrives in the same two parts, in the same order, as there (see _LayerSum)
+        return _LayerSum.apply(adj, x, x * alpha[0], alpha.detach())
+    return _layerwise_lightgcn_embedding(model, adj)
+
+
+def _layerwise_lightgcn_embedding(model: torch.nn.Module, adj: Tensor) -> Tensor:
+    """``LightGCN.get_embedding`` with each layer's product taken by :func:`symmetric_spmm` (one autograd node per operation)."""
     x = model.embedding.weight
     out = x * model.alpha[0]
     for i in range(model.num_layers):
         x = symmetric_spmm(adj, x)
         out = out + x * model.alpha[i + 1]
     return out
+
+
+class _LayerSum(torch.autograd.Function):
+    r"""LightGCN's layers and layer mean after the first term: ``base + x_1 a_1 + ... + x_L a_L`` with
+    ``x_{k+1} = adj @ x_k``, ``x_0 = x``, for a symmetric ``adj``; ``base`` is ``x * a_0``.
+
+    The same floating-point operations as :func:`_layerwise_lightgcn_embedding`, in the same order,
+    so the output and the gradients are bit for bit those of PyG's ``get_embedding`` with
+    :func:`symmetric_spmm`; what it saves is memory traffic. Forward: each ``x_k`` is scaled in place
+    once the next product has read it and added in place into the sum (the autograd version allocates
+    two new ``(N, d)`` tensors per layer). Backward: the gradient of ``x_k`` is ``g a_k + adj @ grad(x_{k+1})``
+    (a sum of two terms, which is exact in either order), accumulated in place into the product; ``g a_k``
+    is computed once for equal weights (PyG's default, ``1 / (L + 1)`` for every layer) instead of once
+    per layer. The gradient returned for ``x`` is only the product's part, and ``base``'s gradient is
+    ``g`` itself: autograd adds ``g a_0`` (from ``x * a_0``) to it as it does for PyG's graph.
+    """
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, x: Tensor, base: Tensor, alpha: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.adj, ctx.alpha = adj, alpha
+        device = x.device.type
+        with torch.autocast(device, enabled=False) if torch.is_autocast_enabled(device) else _no_context():
+            layers = [x]  # x_k, until the next product has read it
+            out = None
+            for k in range(1, len(alpha)):
+                layers.append(torch.sparse.mm(adj, layers[-1]))
+                if k >= 2:
+                    term = layers.pop(-2).mul_(alpha[k - 1])  # x_{k-1}, a product of ours: scaled in place
+                    out = base + term if out is None else out.add_(term)
+            last = layers.pop().mul_(alpha[-1]) if len(layers) > 1 else None
+            if last is not None:
+                out = base + last if out is None else out.add_(last)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, Tensor, Tensor, None]:  # type: ignore[override]
+        adj, alpha = ctx.adj, ctx.alpha
+        device = grad.device.type
+        weights = alpha.tolist() if alpha.device.type == "cpu" else None  # no device sync for the reuse check
+        with torch.autocast(device, enabled=False) if torch.is_autocast_enabled(device) else _no_context():
+            scaled, scaled_by = None, None
+            num_layers = len(alpha) - 1
+            g = None  # the gradient of x_k
+            for k in range(num_layers, 0, -1):
+                if weights is None or scaled_by is None or not _same_float(weights[k], scaled_by):
+                    scaled, scaled_by = grad * alpha[k], (None if weights is None else weights[k])
+                g = scaled if g is None else torch.sparse.mm(adj, g).add_(scaled)
+            # the gradient of x_0 from the products; autograd adds g a_0 through base = x * a_0
+            grad_x = torch.sparse.mm(adj, g)
+        return None, grad_x, grad, None
+
+
+def _same_float(a: float, b: float) -> bool:
+    """Equal bit for bit as far as a product with them goes (``0.0`` and ``-0.0`` differ)."""
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def _no_context():
+    return contextlib.nullcontext()
 
 
 def renormalizing_convs(backbone: torch.nn.Module) -> list[str]:

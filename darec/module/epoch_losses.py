@@ -36,8 +36,8 @@ class EpochLosses:
         for key, value in logs.items():
             if key in self.sums:
                 self.sums[key].add_(value.detach(), alpha=batch_size)
-            else:
-                self.sums[key] = value.detach() * batch_size
+            else:  # at least float32: a bfloat16 sum (autocast's terms) stops growing after a few hundred steps
+                self.sums[key] = _wide(value.detach()) * batch_size
         self.count += batch_size
 
     def means(self) -> dict[str, Tensor]:
@@ -62,5 +62,10 @@ class EpochLosses:
         added yet (a fit resumed within that epoch); forgets them either way."""
         resumed, self._resumed = self._resumed, None
         if resumed is not None and resumed["epoch"] == epoch and not self.count:
-            self.sums = {key: value.to(device) for key, value in resumed["sums"].items()}
+            self.sums = {key: _wide(value.to(device)) for key, value in resumed["sums"].items()}
             self.count = resumed["count"]
+
+
+def _wide(value: Tensor) -> Tensor:
+    """``value`` in at least float32 (bfloat16 and float16 are widened; float64 stays)."""
+    return value.to(torch.promote_types(value.dtype, torch.float32))

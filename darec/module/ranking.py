@@ -74,8 +74,11 @@ class Ranking:
 
     # -- evaluation --------------------------------------------------------------------------
     def _scores(self, users: Tensor) -> Tensor:
+        """``(B, I)`` float32 scores, also under mixed precision: bfloat16 keeps 8 significant bits,
+        which reorders nearly tied items and so changes NDCG and the order ``predict`` writes."""
         emb = self._eval_embedding if self._eval_embedding is not None else self()
-        return emb[users] @ emb[self.num_users :].T
+        with torch.autocast(device_type=emb.device.type, enabled=False):
+            return emb[users].float() @ emb[self.num_users :].float().T
 
     def _rank_batch(self, batch: dict[str, Tensor], k: int) -> tuple[Tensor, Tensor]:
         """Top-``k`` items of a ranking batch and their scores (``-inf`` for excluded items), the
