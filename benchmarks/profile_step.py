@@ -23,14 +23,15 @@ from darec.data import BPRTriplets, read_split_dir
 
 @contextlib.contextmanager
 def generic_backward(enabled: bool):
-    """Within the block, LightGCN's propagation takes PyTorch's generic sparse product (and backward)."""
-    original = graph.symmetric_spmm
+    """Within the block, LightGCN's propagation takes PyTorch's generic sparse product (and backward),
+    layer by layer (not darec's fused ``_LayerSum``)."""
+    original = graph.symmetric_spmm, graph._lightgcn_embedding
     if enabled:
-        graph.symmetric_spmm = torch.sparse.mm
+        graph.symmetric_spmm, graph._lightgcn_embedding = torch.sparse.mm, graph._layerwise_lightgcn_embedding
     try:
         yield
     finally:
-        graph.symmetric_spmm = original
+        graph.symmetric_spmm, graph._lightgcn_embedding = original
 
 
 def epoch_seconds(symmetric: bool, data, epochs: int = 10) -> tuple[float, object]:

@@ -29,7 +29,9 @@ def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
         num_nodes (int): number of users plus items.
 
     Returns:
-        torch.Tensor: sparse CSR ``(num_nodes, num_nodes)`` float tensor with ``2 E`` entries.
+        torch.Tensor: sparse CSR ``(num_nodes, num_nodes)`` float tensor with ``2 E`` entries; its
+        indices are int32 when they fit (the index type of the CPU's sparse kernel, which would
+        otherwise convert them on every product), else int64.
 
     Example:
         >>> adj = normalized_adjacency(torch.tensor([[0, 1], [2, 2]]), num_nodes=3)
@@ -52,11 +54,25 @@ def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     row, col, value = row[order], col[order], value[order]
     crow = torch.zeros(num_nodes + 1, dtype=torch.long, device=row.device)  # with col and value: one device
     crow[1:] = torch.cumsum(torch.bincount(row, minlength=num_nodes), 0)
+    if max(num_nodes, col.numel()) < 2**31:  # int32 indices: what MKL's product takes (int64 ones are converted on every call)
+        crow, col = crow.to(torch.int32), col.to(torch.int32)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta.*")
         return torch.sparse_csr_tensor(
             crow, col, value, size=(num_nodes, num_nodes), check_invariants=False
         )
+
+
+def _product(adj: Tensor, x: Tensor) -> Tensor:
+    """``torch.sparse.mm(adj, x)``, bit for bit, without its zero-filled ``(N, d)`` start on the CPU.
+
+    For a sparse ``adj``, ``torch.sparse.mm`` fills a new ``(N, d)`` tensor with zeros and calls
+    ``addmm(zeros, adj, x, beta=0, alpha=1)``, which copies it into the result before the kernel
+    overwrites it; a broadcast zero scalar in its place is the same call without the first pass.
+    """
+    if adj.layout == torch.sparse_csr and adj.device.type == "cpu" and x.dim() == 2:
+        return torch.addmm(x.new_zeros(()).expand(adj.size(0), x.size(1)), adj, x, beta=0, alpha=1)
+    return torch.sparse.mm(adj, x)
 
 
 class _SymmetricSpMM(torch.autograd.Function):
@@ -65,11 +81,11 @@ class _SymmetricSpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, adj: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
         ctx.adj = adj
-        return torch.sparse.mm(adj, x)
+        return _product(adj, x)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[None, Tensor]:  # type: ignore[override]
-        return None, torch.sparse.mm(ctx.adj, grad)
+        return None, _product(ctx.adj, grad)
 
 
 def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
@@ -211,7 +227,7 @@ class _LayerSum(torch.autograd.Function):
             layers = [x]  # x_k, until the next product has read it
             out = None
             for k in range(1, len(alpha)):
-                layers.append(torch.sparse.mm(adj, layers[-1]))
+                layers.append(_product(adj, layers[-1]))
                 if k >= 2:
                     term = layers.pop(-2).mul_(alpha[k - 1])  # x_{k-1}, a product of ours: scaled in place
                     out = base + term if out is None else out.add_(term)
@@ -232,9 +248,9 @@ class _LayerSum(torch.autograd.Function):
             for k in range(num_layers, 0, -1):
                 if weights is None or scaled_by is None or not _same_float(weights[k], scaled_by):
                     scaled, scaled_by = grad * alpha[k], (None if weights is None else weights[k])
-                g = scaled if g is None else torch.sparse.mm(adj, g).add_(scaled)
+                g = scaled if g is None else _product(adj, g).add_(scaled)
             # the gradient of x_0 from the products; autograd adds g a_0 through base = x * a_0
-            grad_x = torch.sparse.mm(adj, g)
+            grad_x = _product(adj, g)
         return None, grad_x, grad, None
 
 
