@@ -56,8 +56,12 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=1, help="run the list of configs this many times in turn")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=None, help="run every config at each of these batch sizes")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    if args.threads:
+        __import__("torch").set_num_threads(args.threads)
 
     from darec.cli import cli
 
@@ -71,20 +75,22 @@ def main() -> None:
         return out
 
     LocalStructureAlignment.cluster = timed_cluster
-    configs = args.config or DEFAULT_CONFIGS
+    runs = [(c, b) for c in (args.config or DEFAULT_CONFIGS) for b in (args.batch_size or [None])]
+    configs = [f"{c}@{b}" if b else c for c, b in runs]
     epoch_times: dict[str, list[float]] = {config: [] for config in configs}
     refresh_times: dict[str, list[float]] = {config: [] for config in configs}
     first_refresh: dict[str, list[float]] = {config: [] for config in configs}
     for _ in range(args.repeats):
-        for config in configs:
+        for config, (path, batch) in zip(configs, runs):
             with tempfile.TemporaryDirectory() as workdir:
                 app = cli(
-                    cli_args(config, args.data_dir, workdir)
+                    cli_args(path, args.data_dir, workdir)
                     + [
                         "--trainer.max_epochs", str(args.epochs),
                         "--trainer.check_val_every_n_epoch", "10",
                         "--trainer.logger.init_args.save_dir", workdir,
-                    ],
+                    ]
+                    + (["--data.batch_size", str(batch)] if batch else []),
                     run=False,
                 )
                 timer = EpochTimer()
@@ -94,10 +100,10 @@ def main() -> None:
             epoch_times[config] += timer.epochs[2:]  # drop warm-up epochs
             refresh_times[config] += refresh[1:]  # later refreshes start from the previous centres
             first_refresh[config] += refresh[:1]  # the first one seeds k-means from scratch
-            print(Path(config).stem, f"{statistics.median(timer.epochs[2:]):.4f} s/epoch", flush=True)
+            print(Path(path).stem, batch or "", f"{statistics.median(timer.epochs[2:]):.4f} s/epoch", flush=True)
     results = [
         {
-            "config": Path(config).stem,
+            "config": Path(config.split("@")[0]).stem + (f"@{config.split('@')[1]}" if "@" in config else ""),
             "seconds_per_epoch": statistics.median(epoch_times[config]),
             "cluster_refresh_seconds": statistics.median(refresh_times[config]) if refresh_times[config] else None,
             "first_refresh_seconds": statistics.median(first_refresh[config]) if first_refresh[config] else None,
