@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DAREC = Path(__file__).resolve().parents[1] / "darec"
-LOWER = ("text", "losses", "functional", "metrics", "backbones", "utils", "nn")
+LOWER = ("text", "losses", "functional", "metrics", "backbones", "utils", "nn", "llm")
 HIGHER = ("darec.data", "darec.module", "darec.callbacks", "darec.cli")
 
 
@@ -47,6 +47,35 @@ def _violations(package: str) -> list[str]:
 @pytest.mark.parametrize("package", LOWER)
 def test_lower_packages_import_nothing_from_higher_ones(package):
     assert _violations(package) == []
+
+
+# darec.llm sits beside darec.text, below the data and the explanation code that both use it:
+# it may import only darec.utils (and itself).
+SELF_CONTAINED = {"llm": ("darec.llm", "darec.utils")}
+
+
+def _foreign_imports(package: str) -> list[str]:
+    allowed = SELF_CONTAINED[package]
+    return [
+        f"{path.relative_to(DAREC.parent)}:{line} imports {name}"
+        for path in sorted((DAREC / package).rglob("*.py"))
+        for line, name in imported_modules(path)
+        if (name == "darec" or name.startswith("darec."))
+        and not any(name == ok or name.startswith(ok + ".") for ok in allowed)
+    ]
+
+
+@pytest.mark.parametrize("package", sorted(SELF_CONTAINED))
+def test_self_contained_packages_import_only_what_they_may(package):
+    assert _foreign_imports(package) == []
+
+
+def test_the_self_contained_check_sees_a_sibling_import(monkeypatch):
+    source = "from darec.utils.io import atomic_write\nfrom .options import GenerationOptions\nfrom darec import text\n"
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: source)
+    assert any(v.endswith("imports darec.text") for v in _foreign_imports("llm"))
+    imported = {v.split(" imports ")[1] for v in _foreign_imports("llm")}
+    assert imported == {"darec", "darec.text"}  # the package's own modules and darec.utils are allowed
 
 
 def test_the_check_sees_local_and_relative_imports(tmp_path, monkeypatch):

@@ -1,0 +1,108 @@
+"""The generation options every backend accepts, validated in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["GenerationOptions", "check_prompts"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationOptions:
+    """The options of :meth:`LLMBackend.generate <darec.llm.LLMBackend.generate>`, with their defaults.
+
+    Backends build it from their keyword arguments with :meth:`from_kwargs`, so an unknown option
+    or a bad value fails the same way everywhere, before any work is done. :meth:`as_dict` is
+    stable, so it can be hashed to key cached answers.
+
+    Args:
+        max_new_tokens (int): the most tokens to generate per answer. (default: ``256``)
+        temperature (float): ``0`` decodes greedily (deterministic); above ``0`` samples.
+            (default: ``0.0``)
+        top_p (float): nucleus sampling mass, in ``(0, 1]``; used only when sampling. (default: ``1.0``)
+        seed (int, optional): seed of the sampling, for answers that reproduce. (default: :obj:`None`)
+        system (str, optional): a system prompt put before every prompt. (default: :obj:`None`)
+
+    Example:
+        >>> GenerationOptions.from_kwargs(max_new_tokens=32).as_dict()
+        {'max_new_tokens': 32, 'temperature': 0.0, 'top_p': 1.0, 'seed': None, 'system': None}
+        >>> GenerationOptions.from_kwargs(max_tokens=32)
+        Traceback (most recent call last):
+        ...
+        TypeError: unknown generation option 'max_tokens'; the options are max_new_tokens, temperature, top_p, seed, system
+    """
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    system: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be a positive integer, got {self.max_new_tokens!r}")
+        if not _is_number(self.temperature) or not self.temperature >= 0 or math.isinf(self.temperature):
+            raise ValueError(f"temperature must be a finite number >= 0 (0 is greedy), got {self.temperature!r}")
+        if not _is_number(self.top_p) or not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
+        if self.system is not None and not isinstance(self.system, str):
+            raise ValueError(f"system must be a string or None, got {type(self.system).__name__}")
+
+    @property
+    def greedy(self) -> bool:
+        """Whether decoding is greedy (``temperature == 0``)."""
+        return self.temperature == 0
+
+    @classmethod
+    def from_kwargs(cls, **options: Any) -> GenerationOptions:
+        """Builds the options from keyword arguments; unknown names raise :class:`TypeError`."""
+        known = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            names = ", ".join(repr(name) for name in unknown)
+            raise TypeError(
+                f"unknown generation option{'s' if len(unknown) > 1 else ''} {names}; the options are {', '.join(known)}"
+            )
+        return cls(**options)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as a plain dict, in field order."""
+        return dataclasses.asdict(self)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def check_prompts(prompts: Sequence[str]) -> list[str]:
+    """The prompts as a list, after checking that each is a non-empty string.
+
+    Raises:
+        TypeError: ``prompts`` is one string (pass a list) or an element is not a string; the
+            message names its index.
+        ValueError: a prompt is empty or only whitespace; the message names its index.
+
+    Example:
+        >>> check_prompts(("a", "b"))
+        ['a', 'b']
+        >>> check_prompts(["a", " "])
+        Traceback (most recent call last):
+        ...
+        ValueError: prompt 1 is empty
+    """
+    if isinstance(prompts, (str, bytes)):
+        raise TypeError("prompts must be a sequence of strings, got one string; pass [prompt]")
+    if isinstance(prompts, Mapping):
+        raise TypeError("prompts must be a sequence of strings, got a mapping; pass list(mapping.values())")
+    checked = list(prompts)
+    for index, prompt in enumerate(checked):
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt {index} is a {type(prompt).__name__}, not a string")
+        if not prompt.strip():
+            raise ValueError(f"prompt {index} is empty")
+    return checked
