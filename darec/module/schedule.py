@@ -35,7 +35,7 @@ class EpochSchedule:
     Example:
         >>> f = EpochSchedule("cosine", warmup_epochs=2, total_epochs=6, min_ratio=0.0)
         >>> [round(f(e), 3) for e in range(6)]
-        [0.5, 1.0, 0.854, 0.5, 0.146, 0.0]
+        [0.5, 1.0, 1.0, 0.75, 0.25, 0.0]
     """
 
     def __init__(self, schedule: str, warmup_epochs: int = 0, total_epochs: int | None = None, min_ratio: float = 0.01) -> None:
