@@ -51,6 +51,28 @@ def group_key(run: dict[str, Any]) -> str:
     return name + (f" [{', '.join(rest)}]" if rest else "")
 
 
+def batch_size(run: dict[str, Any]) -> int:
+    for item in run.get("overrides", []):
+        if item.startswith("data.batch_size="):
+            return int(item.split("=", 1)[1])
+    return 4096  # the shipped configs'
+
+
+def steps_per_epoch(run: dict[str, Any]) -> int:
+    train = run["protocol"]["counts"]["train"]
+    return -(-train // batch_size(run))
+
+
+def dedupe(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One run per (group, seed): the longest (a run to a higher cap repeats a shorter one's curve)."""
+    best: dict[tuple[str, int], dict[str, Any]] = {}
+    for run in runs:
+        key = (group_key(run), run["seed"])
+        if key not in best or run["epochs"] > best[key]["epochs"]:
+            best[key] = run
+    return list(best.values())
+
+
 def curve_stats(curve: list[list[float]], within: float = 0.01) -> dict[str, Any]:
     epochs = [int(c[0]) for c in curve]
     values = [float(c[1]) for c in curve]
@@ -99,7 +121,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         groups.setdefault(group_key(run), []).append(run)
     out = {}
     for name, members in groups.items():
-        stats = [curve_stats(r["curve"]) for r in members]
+        stats = [curve_stats(r["curve"]) | {"steps_per_epoch": steps_per_epoch(r)} for r in members]
         out[name] = {
             "seeds": [r["seed"] for r in members],
             "runs": stats,
@@ -107,6 +129,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "mean_best_epoch": statistics.mean(s["best_epoch"] for s in stats),
             "mean_converged_epoch": statistics.mean(s["converged_epoch"] for s in stats),
             "max_converged_epoch": max(s["converged_epoch"] for s in stats),
+            "mean_steps_to_converge": statistics.mean((s["converged_epoch"] + 1) * s["steps_per_epoch"] for s in stats),
             "mean_seconds_to_converge": statistics.mean(s["seconds_to_converge"] for s in stats),
             "longest_plateau": max(s["longest_plateau"] for s in stats),
             "largest_dip": max(s["largest_dip"] for s in stats),
@@ -139,14 +162,14 @@ def evaluate_rules(runs: list[dict[str, Any]], patiences, deltas, starts, tolera
 def markdown(summary: dict[str, Any], title: str) -> str:
     lines = [
         f"**{title}**", "",
-        "| run | seeds | cap | best val recall@20 | best epoch | converged (1%) epoch: mean / max | longest plateau (epochs) | largest dip | s/epoch |",
+        "| run | seeds | cap | best val recall@20 | best epoch | converged (1%) epoch: mean / max | steps to 1% | longest plateau (epochs) | largest dip |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]  # fmt: skip
     for name, g in summary.items():
         lines.append(
             f"| {name} | {len(g['seeds'])} | {g['cap']} | {g['mean_best']:.4f} | {g['mean_best_epoch']:.0f} | "
-            f"{g['mean_converged_epoch']:.0f} / {g['max_converged_epoch']} | {g['longest_plateau']} | "
-            f"{100 * g['largest_dip']:.1f}% | {g['train_seconds_per_epoch']:.3f} |"
+            f"{g['mean_converged_epoch']:.0f} / {g['max_converged_epoch']} | {g['mean_steps_to_converge']:,.0f} | "
+            f"{g['longest_plateau']} | {100 * g['largest_dip']:.1f}% |"
         )
     return "\n".join(lines)
 
@@ -189,8 +212,8 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=0.005)
     args = parser.parse_args()
 
-    study = [r for path in args.study for r in json.loads(Path(path).read_text())]
-    recipe = [r for path in args.recipe for r in json.loads(Path(path).read_text())]
+    study = dedupe([r for path in args.study for r in json.loads(Path(path).read_text())])
+    recipe = dedupe([r for path in args.recipe for r in json.loads(Path(path).read_text())])
     result: dict[str, Any] = {"study": summarise(study)}
     print(markdown(result["study"], "Study"))
     if recipe:

@@ -135,7 +135,7 @@ class Ranking:
             rank_zero_warn(
                 f"{self._convergence_metric} {gain}: training ended before the model converged. Raise "
                 "`trainer.max_epochs` (or the early-stopping patience), or train with a higher `lr` and "
-                "`lr_schedule: cosine` (docs: Training recipe).",
+                "`lr_schedule: cosine` (docs: Training to convergence).",
                 category=UserWarning,
             )
 
