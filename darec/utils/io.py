@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["UnwritableDirectoryError", "atomic_write", "default_cache_dir", "ensure_writable_dir", "sha256_file"]
+__all__ = ["UnwritableDirectoryError", "atomic_write", "default_cache_dir", "ensure_writable_dir", "has_files", "models_dir", "sha256_file"]
 
 #: How to point darec at another cache directory; the default advice of :func:`ensure_writable_dir`.
 CACHE_DIR_HINT = (
@@ -113,3 +113,13 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", **kwargs) -> It
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def models_dir(root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder that holds fetched models: ``root`` (``~`` expanded) or ``default_cache_dir() / "models"``."""
+    return Path(root).expanduser() if root is not None else default_cache_dir() / "models"
+
+
+def has_files(folder: Path, names: tuple[str, ...]) -> bool:
+    """Whether every one of ``names`` is a file in ``folder`` (how a cached model is known to be complete)."""
+    return all((folder / name).is_file() for name in names)
