@@ -6,6 +6,10 @@ Examples::
     darec fit --config examples/configs/ml100k_lightgcn.yaml --print_config
     darec test --config examples/configs/ml100k_lightgcn.yaml --ckpt_path path/to/best.ckpt
     darec predict --config examples/configs/ml100k_lightgcn.yaml --ckpt_path path/to/best.ckpt
+    darec profiles --data ml100k --entity user --backend hf --model smollm2 --out users.jsonl
+
+``darec profiles`` is a plain command of its own (:mod:`darec.profiles.command`), not a
+LightningCLI subcommand: it writes user or item profiles with a language model.
 """
 
 from __future__ import annotations
@@ -316,8 +320,16 @@ def _build_cli(args: Any, run: bool) -> DaRecCLI:
 
 
 def main() -> None:
-    """Entry point of the ``darec`` console script."""
+    """Entry point of the ``darec`` console script.
+
+    ``darec profiles ...`` (:mod:`darec.profiles.command`) writes profiles with a language model;
+    every other subcommand goes to LightningCLI.
+    """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if sys.argv[1:2] == ["profiles"]:
+        from darec.profiles.command import main as profiles_main
+
+        raise SystemExit(profiles_main(sys.argv[2:]))
     cli()
 
 

@@ -110,6 +110,17 @@ class RecDataModule(L.LightningDataModule):
         user_embeddings (str, optional): precomputed ``(num_users, d)`` user text embeddings
             (``.pt``/``.npy``/``.npz``), used instead of encoding user text.
         item_embeddings (str, optional): precomputed ``(num_items, d)`` item text embeddings.
+        user_profiles (str, optional): a profile file written by a language model (``darec
+            profiles --entity user``, :class:`~darec.profiles.ProfileJob`): each user's ``summary``
+            replaces the user's template text, and is embedded by ``text_encoder`` and cached like
+            it (the cache is keyed by the texts, so a changed file is encoded again). Lines are
+            matched by internal id; a ``raw_id`` that disagrees with the data is an error (the
+            profiles were written for another split). See :func:`~darec.data.read_profiles`.
+        item_profiles (str, optional): the same for items.
+        missing_profiles (str): what to do with users or items that have no line in their profile
+            file: ``"error"`` stops with a :class:`ValueError` that counts them and names a few ids;
+            ``"template"`` keeps their template text (with a warning that counts them).
+            (default: :obj:`"error"`)
         cache_dir (str, optional): cache root for downloads and embeddings.
             (default: ``$DAREC_HOME`` or ``~/.cache/darec``)
         split (str): ``"random"`` (per-user 3:1:1) or ``"temporal"`` (leave-latest), for unsplit
@@ -139,6 +150,9 @@ class RecDataModule(L.LightningDataModule):
         text_encoder: str | TextEncoder | None = DEFAULT_ENCODER,
         user_embeddings: str | None = None,
         item_embeddings: str | None = None,
+        user_profiles: str | None = None,
+        item_profiles: str | None = None,
+        missing_profiles: str = "error",
         cache_dir: str | None = None,
         split: str = "random",
         positive_threshold: float | None = 4.0,
@@ -155,6 +169,12 @@ class RecDataModule(L.LightningDataModule):
             raise ValueError(f"`eval_batch_size` must be positive, got {eval_batch_size}")
         if split not in ("random", "temporal"):
             raise ValueError(f"`split` must be 'random' or 'temporal', got {split!r}")
+        if missing_profiles not in ("error", "template"):
+            raise ValueError(f"`missing_profiles` must be 'error' or 'template', got {missing_profiles!r}")
+        if text_encoder is None and (user_profiles is not None or item_profiles is not None):
+            raise ValueError(
+                "`user_profiles`/`item_profiles` are texts to embed, but `text_encoder` is None: name an encoder"
+            )
         self.source = source
         self.item_info_path = item_info
         self.user_info_path = user_info
@@ -163,6 +183,10 @@ class RecDataModule(L.LightningDataModule):
         self.text_encoder = resolve_encoder(text_encoder)
         self.user_embeddings_path = user_embeddings
         self.item_embeddings_path = item_embeddings
+        self.profile_paths = {
+            side: str(path) for side, path in (("user", user_profiles), ("item", item_profiles)) if path is not None
+        }
+        self.missing_profiles = missing_profiles
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.split = split
         self.positive_threshold = positive_threshold
@@ -172,6 +196,7 @@ class RecDataModule(L.LightningDataModule):
         self.seed = seed
         self.num_workers = num_workers
         self._interactions: Interactions | None = None
+        self._raw_log: Any = None
         self._source_embeddings: dict[str, np.ndarray] = {}
         self.text_embeddings: dict[str, Tensor] = {}
         self._train_set: BPRTriplets | None = None
@@ -272,7 +297,18 @@ class RecDataModule(L.LightningDataModule):
             )
         if log.item_info or log.user_info:
             interactions = with_text(interactions, log)
+        self._raw_log = log
         return interactions
+
+    @property
+    def raw_log(self) -> Any:
+        """The :class:`~darec.data.InteractionLog` the split was made from (ratings, timestamps, metadata).
+
+        :obj:`None` for sources that are split already (a split directory, RLMRec's pickles, or
+        :meth:`from_interactions`). Loads the data on first access.
+        """
+        _ = self.interactions
+        return self._raw_log
 
     @property
     def interactions(self) -> Interactions:
@@ -306,12 +342,75 @@ class RecDataModule(L.LightningDataModule):
             "masked_at_validation": "train",
             "masked_at_test": "train+valid",
             "text_encoder": None if self.text_encoder is None else self.text_encoder.cache_key,
+            **({"text_profiles": self._profile_protocol()} if self.profile_paths else {}),
         }
+
+    def _profile_protocol(self) -> dict[str, Any]:
+        from darec.utils.io import sha256_file
+
+        out: dict[str, Any] = {}
+        for side, path in self.profile_paths.items():
+            file = Path(path).expanduser()
+            out[side] = {"path": path, "sha256": sha256_file(file) if file.is_file() else None}
+        out["missing_profiles"] = self.missing_profiles
+        return out
 
     # -- text ---------------------------------------------------------------------------------
     def _texts(self) -> dict[str, list[str]]:
         data = self.interactions
-        return {side: text for side, text in (("user", data.user_text), ("item", data.item_text)) if text}
+        texts = {side: text for side, text in (("user", data.user_text), ("item", data.item_text)) if text}
+        for side, path in self.profile_paths.items():
+            texts[side] = self._profile_texts(side, path, texts.get(side))
+        return texts
+
+    def _profile_texts(self, side: str, path: str, template: list[str] | None) -> list[str]:
+        """The ``summary`` of every ``side`` in the profile file ``path``, by internal id (see ``missing_profiles``)."""
+        from darec.data.readers.profiles import read_profiles
+
+        data = self.interactions
+        count = data.num_users if side == "user" else data.num_items
+        raw_ids = data.user_ids if side == "user" else data.item_ids
+        records = read_profiles(path, side)
+        where = f"{side}_profiles={path!r}"
+        if not records:
+            raise ValueError(f"{where}: the file holds no {side} profiles (is it the other entity's file?)")
+        outside = sorted(k for k in records if k >= count)
+        if outside:
+            raise ValueError(
+                f"{where}: {len(outside)} profile(s) have ids outside 0 .. {count - 1}, e.g. {outside[:5]}: "
+                "the file was written for other data"
+            )
+        clashes = [
+            (k, r["raw_id"], raw_ids[k]) for k, r in sorted(records.items())
+            if r.get("raw_id") is not None and str(r["raw_id"]) != str(raw_ids[k])
+        ]  # fmt: skip
+        if clashes:
+            examples = ", ".join(f"id {k}: {a!r} in the file, {b!r} in the data" for k, a, b in clashes[:3])
+            raise ValueError(
+                f"{where}: {len(clashes)} profile(s) name another raw id than the data ({examples}): "
+                "the file was written for another split"
+            )
+        missing = [k for k in range(count) if k not in records]
+        if missing:
+            shown = ", ".join(f"{k} ({raw_ids[k]})" for k in missing[:5])
+            if self.missing_profiles == "error" or template is None:
+                hint = (
+                    "generate them (darec profiles ... without --limit resumes the run), or pass "
+                    "missing_profiles='template' to keep their template text"
+                    if template is not None
+                    else "generate them (darec profiles ... without --limit resumes the run); the data have no "
+                    "template text to fall back on"
+                )
+                raise ValueError(
+                    f"{where}: {len(missing)} of {count} {side}s have no profile, e.g. ids {shown}; {hint}"
+                )
+            warnings.warn(
+                f"{where}: {len(missing)} of {count} {side}s have no profile (e.g. ids {shown}); they keep their "
+                "template text",
+                UserWarning,
+                stacklevel=2,
+            )
+        return [records[k]["summary"].strip() if k in records else template[k] for k in range(count)]
 
     def _compute_text_embeddings(self) -> dict[str, Tensor]:
         data = self.interactions

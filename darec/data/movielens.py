@@ -158,7 +158,7 @@ class MovieLens100K(RecDataModule):
             layout); nothing is downloaded.
         download (bool): allow downloading. (default: :obj:`True`)
         **kwargs: everything :class:`~darec.data.RecDataModule` takes (batch sizes, text encoder,
-            split protocol, seeds).
+            profiles written by a language model, split protocol, seeds).
 
     Example:
         >>> import darec
@@ -178,6 +178,9 @@ class MovieLens100K(RecDataModule):
         text_encoder: str | TextEncoder | None = DEFAULT_ENCODER,
         user_embeddings: str | None = None,
         item_embeddings: str | None = None,
+        user_profiles: str | None = None,
+        item_profiles: str | None = None,
+        missing_profiles: str = "error",
         cache_dir: str | None = None,
         split: str = "random",
         positive_threshold: float | None = 4.0,
@@ -193,6 +196,9 @@ class MovieLens100K(RecDataModule):
             text_encoder=text_encoder,
             user_embeddings=user_embeddings,
             item_embeddings=item_embeddings,
+            user_profiles=user_profiles,
+            item_profiles=item_profiles,
+            missing_profiles=missing_profiles,
             cache_dir=cache_dir,
             split=split,
             positive_threshold=positive_threshold,

@@ -26,4 +26,13 @@ class GenerationError(RuntimeError):
 
 
 class PromptTruncatedWarning(UserWarning):
-    """A prompt was longer than the model's context allows and was cut; the message names its index."""
+    """A prompt was longer than the model's context allows and was cut; the message names its index.
+
+    Attributes:
+        index (int or None): the position of the cut prompt in the list given to ``generate``, so
+            that a caller can name what the prompt was about (e.g. the user whose profile it asks for).
+    """
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index

@@ -247,13 +247,12 @@ class HFCausalLM:
             if len(ids) <= budget:
                 break
             keep -= len(ids) - budget
-        warnings.warn(
+        message = (
             f"prompt {index} has {total} tokens, more than the {budget} that fit in the context of {self.name} "
             f"({self.context_length} tokens) with {room} new tokens; it was cut to its first {keep} of "
-            f"{len(prompt_ids)} prompt tokens",
-            PromptTruncatedWarning,
-            stacklevel=3,
+            f"{len(prompt_ids)} prompt tokens"
         )
+        warnings.warn(PromptTruncatedWarning(message, index), stacklevel=3)
         return ids
 
     def _padded(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,6 +15,9 @@ One module per format; every reader is importable from here (and from :mod:`dare
   :func:`read_split_dir` (darec's own export format, written by :func:`write_split_dir`;
   :mod:`~darec.data.readers.split_dir`) and :func:`read_rlmrec` (the pickled matrices of RLMRec;
   :mod:`~darec.data.readers.rlmrec`).
+* **Profile files**: :func:`read_profiles` reads the user or item profiles a language model wrote
+  (:mod:`darec.profiles`; :mod:`~darec.data.readers.profiles`), which a data module can use as
+  the text of those entities.
 
 Both MovieLens-100K readers (:func:`read_recbole` on RecBole's atomic files and
 :func:`read_grouplens_100k` on the GroupLens originals) produce metadata with the same keys, so the
@@ -34,6 +37,7 @@ from darec.data.readers.arrays import from_arrays, from_dataframe
 from darec.data.readers.delimited import read_csv
 from darec.data.readers.grouplens import read_grouplens_100k
 from darec.data.readers.metadata import attach_metadata, read_metadata
+from darec.data.readers.profiles import read_profiles
 from darec.data.readers.recbole import read_recbole
 from darec.data.readers.rlmrec import read_rlmrec
 from darec.data.readers.split_dir import read_split_dir, write_split_dir
@@ -45,6 +49,7 @@ __all__ = [
     "from_dataframe",
     "read_csv",
     "read_metadata",
+    "read_profiles",
     "read_recbole",
     "read_grouplens_100k",
     "read_split_dir",

@@ -1,0 +1,64 @@
+"""``darec profiles`` end to end with the fake backend on a tiny split directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from darec.data import read_profiles, write_split_dir
+from darec.profiles.command import main
+from tests.profiles.conftest import make_data
+
+DAREC = Path(sys.executable).with_name("darec")
+
+
+def _split(tmp_path: Path) -> Path:
+    data, _ = make_data()
+    return write_split_dir(data, tmp_path / "split")
+
+
+def test_fake_backend_writes_resumes_and_reports(tmp_path, capsys):
+    split, out = _split(tmp_path), tmp_path / "profiles" / "items.jsonl"
+    args = ["--data", str(split), "--entity", "item", "--backend", "fake", "--out", str(out), "--no-progress"]
+    assert main([*args, "--limit", "2"]) == 0
+    assert capsys.readouterr().out.strip().endswith("item profiles: 2 written, 0 skipped (cached), 0 failed, of 2; in " + str(out))
+    assert main(args) == 0
+    assert "4 written, 2 skipped (cached), 0 failed, of 6" in capsys.readouterr().out
+    profiles = read_profiles(out, "item")
+    assert sorted(profiles) == list(range(6)) and profiles[0]["raw_id"] == "i0"
+    assert len({p["summary"] for p in profiles.values()}) == 6  # the fake answer depends on the prompt
+
+    template = tmp_path / "item.txt"
+    template.write_text('Item: {description}\nAnswer {{"summary": "..."}}')
+    assert main([*args, "--template", str(template)]) == 0
+    assert "6 written, 0 skipped" in capsys.readouterr().out  # another template: written again
+
+
+def test_bad_arguments_end_with_one_line(tmp_path, capsys):
+    split = _split(tmp_path)
+    common = ["--entity", "user", "--out", str(tmp_path / "u.jsonl"), "--backend", "fake", "--no-progress"]
+    assert main(["--data", str(tmp_path / "nowhere"), *common]) == 2
+    assert "darec profiles: error: no data at" in capsys.readouterr().err
+    template = tmp_path / "bad.txt"
+    template.write_text("{title}")
+    assert main(["--data", str(split), *common, "--template", str(template)]) == 2
+    assert "unknown field {title}" in capsys.readouterr().err
+    assert main(["--data", str(split), *common[:-3], "--backend", "openai", "--no-progress"]) == 2
+    assert "--backend openai needs --model" in capsys.readouterr().err
+
+
+def test_the_darec_command_dispatches_profiles(tmp_path):
+    split, out = _split(tmp_path), tmp_path / "users.jsonl"
+    command = [str(DAREC)] if DAREC.exists() else [sys.executable, "-m", "darec.cli"]
+    env = {**os.environ, "DAREC_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [*command, "profiles", "--data", str(split), "--entity", "user", "--backend", "fake", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "user profiles: 4 written, 0 skipped (cached), 0 failed, of 4" in result.stdout
+    assert "user/s" in result.stderr or "user profiles" in result.stderr  # the progress bar
+    assert [json.loads(line)["entity"] for line in out.read_text().splitlines()] == ["user"] * 4
