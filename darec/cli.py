@@ -6,6 +6,7 @@ Examples::
     darec fit --config examples/configs/ml100k_lightgcn.yaml --print_config
     darec test --config examples/configs/ml100k_lightgcn.yaml --ckpt_path path/to/best.ckpt
     darec predict --config examples/configs/ml100k_lightgcn.yaml --ckpt_path path/to/best.ckpt
+    darec fit --config examples/configs/ml100k_sasrec.yaml        # next-item (sequential) recommendation
     darec profiles --data ml100k --entity user --backend hf --model smollm2 --out users.jsonl
 
 ``darec profiles`` is a plain command of its own (:mod:`darec.profiles.command`), not a
@@ -298,7 +299,16 @@ class DaRecCLI(LightningCLI):
 
 
 def cli(args: Any = None, run: bool = True) -> DaRecCLI:
-    """Builds (and by default runs) the darec CLI; ``args`` as a list or dict replaces ``sys.argv``."""
+    """Builds (and by default runs) the darec CLI; ``args`` as a list or dict replaces ``sys.argv``.
+
+    A command whose data module is a :class:`~darec.data.SequenceDataModule` goes to
+    :class:`darec.sequential_cli.SequentialCLI` (next-item recommendation with
+    :class:`~darec.module.SequentialModule`).
+    """
+    from darec.sequential_cli import is_sequential_config, sequential_cli  # lazy: it imports this module
+
+    if is_sequential_config(args):
+        return sequential_cli(args, run)
     with quiet_lightning_warnings():  # warnings of Lightning that do not apply to darec's loaders
         return _build_cli(args, run)
 

@@ -12,12 +12,14 @@ from darec.backbones.graph import (
 )
 from darec.backbones.matrix_factorization import MatrixFactorization
 from darec.backbones.protocol import CFBackbone, check_backbone
+from darec.backbones.sasrec import SASRec
 
 __all__ = [
     "Backbone",
     "CFBackbone",
     "LightGCN",
     "MatrixFactorization",
+    "SASRec",
     "check_backbone",
     "graph_embedding",
     "normalized_adjacency",

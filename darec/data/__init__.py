@@ -4,6 +4,7 @@ from darec.data.datamodule import RecDataModule, quiet_lightning_warnings
 from darec.data.download import ChecksumError, download_url
 from darec.data.interactions import InteractionLog, Interactions
 from darec.data.movielens import MovieLens100K, fetch_movielens_100k
+from darec.data.movielens_sequences import MovieLens100KSequences
 from darec.data.readers import (
     MissingColumnError,
     attach_metadata,
@@ -21,8 +22,10 @@ from darec.data.readers import (
 from darec.data.readers.grouplens import MOVIELENS_TEMPLATE
 from darec.data.readers.metadata import METADATA_TEMPLATE
 from darec.data.sampling import BPRTriplets, RankingUsers, sample_negatives
+from darec.data.sequence_datamodule import SequenceDataModule
 from darec.data.split import random_split, temporal_split, to_implicit
 from darec.data.text import item_profiles, profile_template, user_profiles, with_text
+from darec.data.user_sequences import UserSequences
 
 __all__ = [
     "BPRTriplets",
@@ -33,8 +36,11 @@ __all__ = [
     "MOVIELENS_TEMPLATE",
     "MissingColumnError",
     "MovieLens100K",
+    "MovieLens100KSequences",
     "RankingUsers",
     "RecDataModule",
+    "SequenceDataModule",
+    "UserSequences",
     "attach_metadata",
     "download_url",
     "fetch_movielens_100k",

@@ -1,4 +1,5 @@
-"""Full-ranking top-k metrics for collaborative filtering, as :class:`torchmetrics.Metric` objects.
+"""Full-ranking top-k metrics for collaborative filtering, as :class:`torchmetrics.Metric` objects,
+and the sampled protocol of sequential recommendation (:class:`SampledRankingEvaluator`).
 
 Typical use in a LightningModule::
 
@@ -27,6 +28,7 @@ from darec.metrics.mrr import MRRAtK
 from darec.metrics.ndcg import NDCGAtK
 from darec.metrics.precision import PrecisionAtK
 from darec.metrics.recall import RecallAtK
+from darec.metrics.sampled_ranking_evaluator import SampledRankingEvaluator
 
 __all__ = [
     "rank_items",
@@ -45,4 +47,5 @@ __all__ = [
     "RankingMetrics",
     "ranking_metrics",
     "METRICS",
+    "SampledRankingEvaluator",
 ]

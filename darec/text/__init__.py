@@ -15,6 +15,7 @@ from darec.text.encoders import (
     resolve_encoder,
 )
 from darec.text.profiles import ProfileTemplate
+from darec.text.title_embedder import TitleEmbedder
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -23,6 +24,7 @@ __all__ = [
     "SentenceTransformerEncoder",
     "TextEmbeddingCache",
     "TextEncoder",
+    "TitleEmbedder",
     "cached_all_mpnet_base_v2",
     "check_embeddings",
     "fetch_all_mpnet_base_v2",

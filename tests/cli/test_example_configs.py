@@ -8,16 +8,20 @@ import pytest
 import yaml
 
 from darec.cli import cli
+from darec.sequential_cli import is_sequential_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_config_parses(path, capsys):
+    args = ["fit", "--config", str(path), "--print_config"]
+    sequential = is_sequential_config(args)
     with pytest.raises(SystemExit) as info:
-        cli(args=["fit", "--config", str(path), "--print_config"], run=True)
+        cli(args=args, run=True)  # the one entry point routes sequential configs to SequentialCLI
     assert info.value.code in (0, None), capsys.readouterr().err
-    assert "class_path: darec.data.MovieLens100K" in capsys.readouterr().out
+    expected = "darec.data.MovieLens100KSequences" if sequential else "darec.data.MovieLens100K"
+    assert f"class_path: {expected}\n" in capsys.readouterr().out
 
 
 def test_quick_config_differs_from_the_full_one_only_in_budget():
