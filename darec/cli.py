@@ -8,6 +8,7 @@ Examples::
     darec predict --config examples/configs/ml100k_lightgcn.yaml --ckpt_path path/to/best.ckpt
     darec fit --config examples/configs/ml100k_sasrec.yaml        # next-item (sequential) recommendation
     darec profiles --data ml100k --entity user --backend hf --model smollm2 --out users.jsonl
+    darec explain --config run/config.yaml --ckpt best.ckpt --user 13 --top-k 5 --backend hf --out out.jsonl
 
 ``darec profiles`` is a plain command of its own (:mod:`darec.profiles.command`), not a
 LightningCLI subcommand: it writes user or item profiles with a language model.
@@ -333,6 +334,7 @@ def main() -> None:
     """Entry point of the ``darec`` console script.
 
     ``darec profiles ...`` (:mod:`darec.profiles.command`) writes profiles with a language model;
+    ``darec explain ...`` (:mod:`darec.lane.command`) explains a LANE checkpoint's recommendations;
     every other subcommand goes to LightningCLI.
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -340,6 +342,10 @@ def main() -> None:
         from darec.profiles.command import main as profiles_main
 
         raise SystemExit(profiles_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["explain"]:
+        from darec.lane.command import main as explain_main
+
+        raise SystemExit(explain_main(sys.argv[2:]))
     cli()
 
 

@@ -39,6 +39,10 @@ class SequentialCLI(DaRecCLI):
       ``model.backbone.init_args.max_len`` are linked, never typed twice.
     - The checkpoint callback (``checkpoint.*``) keeps the best epoch by ``val/full/ndcg@10``
       and the last; ``fit`` ends with a test of the best checkpoint.
+    - A config whose ``model`` has a ``class_path`` (a subclass of
+      :class:`~darec.module.SequentialModule`, e.g. :class:`~darec.lane.PreferenceAttentionFusion`)
+      builds that class (:func:`sequential_cli` switches LightningCLI's subclass mode on for it);
+      the links then go to ``model.init_args.backbone.init_args``.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -53,8 +57,9 @@ class SequentialCLI(DaRecCLI):
             }
         )
         parser.add_argument("--test_after_fit", type=bool, default=True, help="After fit, test the best checkpoint.")
-        parser.link_arguments("data.num_items", "model.backbone.init_args.num_items", apply_on="instantiate")
-        parser.link_arguments("data.max_len", "model.backbone.init_args.max_len", apply_on="instantiate")
+        model = "model.init_args." if self.subclass_mode_model else "model."
+        parser.link_arguments("data.num_items", f"{model}backbone.init_args.num_items", apply_on="instantiate")
+        parser.link_arguments("data.max_len", f"{model}backbone.init_args.max_len", apply_on="instantiate")
 
 
 def _data_class_path(value: Any) -> str | None:
@@ -113,12 +118,40 @@ def is_sequential_config(args: Any = None) -> bool:
     return any(_is_sequence_data(path) for path in found)
 
 
+def _names_model_class(args: Any = None) -> bool:
+    """Whether the config (files of ``--config`` or a dict) gives the model a ``class_path``."""
+    if isinstance(args, Mapping):
+        config = args.get(args["subcommand"], args) if "subcommand" in args else args
+        model = config.get("model")
+        return isinstance(model, Mapping) and "class_path" in model
+    argv = list(sys.argv[1:] if args is None else args)
+    for k, arg in enumerate(argv):
+        key, eq, value = arg.partition("=")
+        if key in ("--model", "--model.class_path"):
+            return True
+        if key not in ("--config", "-c"):
+            continue
+        value = value if eq else (argv[k + 1] if k + 1 < len(argv) else "")
+        try:
+            config = yaml.safe_load(Path(value).expanduser().read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(config, Mapping) and isinstance(config.get("model"), Mapping) and "class_path" in config["model"]:
+            return True
+    return False
+
+
 def sequential_cli(args: Any = None, run: bool = True) -> SequentialCLI:
-    """Builds (and by default runs) the sequential ``darec`` command; ``args`` as in :func:`darec.cli.cli`."""
+    """Builds (and by default runs) the sequential ``darec`` command; ``args`` as in :func:`darec.cli.cli`.
+
+    A config that names the model's ``class_path`` (a :class:`~darec.module.SequentialModule`
+    subclass) builds that class; otherwise the model is a :class:`~darec.module.SequentialModule`.
+    """
     with quiet_lightning_warnings():
         return SequentialCLI(
             SequentialModule,
             SequenceDataModule,
+            subclass_mode_model=_names_model_class(args),
             subclass_mode_data=True,
             seed_everything_default=2024,
             trainer_defaults={"logger": {"class_path": _DEFAULT_LOGGER, "init_args": {"save_dir": "."}}},

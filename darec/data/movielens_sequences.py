@@ -51,12 +51,17 @@ class MovieLens100KSequences(SequenceDataModule):
         max_eval_users: int | None = None,
         cache_dir: str | None = None,
         seed: int | None = None,
+        preferences: str | None = None,
+        preference_encoder: str | None = "all-MiniLM-L6-v2",
+        num_preferences: int = 5,
+        missing_preferences: str = "error",
     ) -> None:
         super().__init__(
             None, max_len=max_len, batch_size=batch_size, eval_batch_size=eval_batch_size,
             positive_threshold=positive_threshold, min_length=min_length, title_encoder=title_encoder,
             eval_negatives=eval_negatives, eval_seed=eval_seed, max_eval_users=max_eval_users,
-            cache_dir=cache_dir, seed=seed,
+            cache_dir=cache_dir, seed=seed, preferences=preferences, preference_encoder=preference_encoder,
+            num_preferences=num_preferences, missing_preferences=missing_preferences,
         )  # fmt: skip
         self.root = root
         self.path = path

@@ -125,6 +125,11 @@ class SequenceDataModule(L.LightningDataModule):
     - :attr:`title_embeddings`: with a ``title_encoder``, the ``(num_items + 1, d)`` title
       embeddings (:class:`~darec.text.TitleEmbedder`, cached on disk), for
       ``SequentialModule(item_init="titles")``.
+    - :attr:`preference_texts` and :attr:`preference_embeddings`: with a ``preferences`` file
+      (LANE, LN-2: written by :class:`~darec.lane.PreferenceExtractor`), the ``num_preferences``
+      preference strings of every user and their ``(num_users, num_preferences, d)`` embeddings
+      by ``preference_encoder`` (cached on disk), for :class:`~darec.lane.PreferenceAttentionFusion`.
+      Batches carry ``user``, the row of these tables.
 
     Args:
         source (str, optional): a RecBole directory (``*.inter``), a GroupLens folder
@@ -148,6 +153,16 @@ class SequenceDataModule(L.LightningDataModule):
             (default: ``$DAREC_HOME`` or ``~/.cache/darec``)
         seed (int, optional): seed of the training negatives; by default the global seed set by
             :func:`lightning.seed_everything`. (default: :obj:`None`)
+        preferences (str, optional): a preference file (``.jsonl``, :func:`~darec.data.read_preferences`);
+            it is read in :meth:`setup`, so a path that does not exist yet fails only then.
+            (default: :obj:`None`, no preferences)
+        preference_encoder (str, optional): encoder of the preference strings; LANE uses the
+            title encoder, all-MiniLM-L6-v2. (default: :obj:`"all-MiniLM-L6-v2"`)
+        num_preferences (int): preferences per user (LANE's ``m``). (default: :obj:`5`)
+        missing_preferences (str): what a user without preferences in the file gets: ``"error"``
+            (a :class:`ValueError` naming the users) or ``"titles"`` (the user's latest
+            ``num_preferences`` distinct training titles, each as ``"Enjoys <title>"``; a warning
+            counts them). (default: :obj:`"error"`)
 
     Example:
         >>> log = InteractionLog(["a"] * 4 + ["b"] * 3, list("wxyzxyz"), timestamps=range(7))
@@ -174,6 +189,10 @@ class SequenceDataModule(L.LightningDataModule):
         max_eval_users: int | None = None,
         cache_dir: str | None = None,
         seed: int | None = None,
+        preferences: str | None = None,
+        preference_encoder: str | None = "all-MiniLM-L6-v2",
+        num_preferences: int = 5,
+        missing_preferences: str = "error",
     ) -> None:
         super().__init__()
         for name, value in (("max_len", max_len), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size),
@@ -182,6 +201,12 @@ class SequenceDataModule(L.LightningDataModule):
                 raise ValueError(f"`{name}` must be positive, got {value}")
         if min_length < 3:
             raise ValueError(f"`min_length` must be at least 3 (train, valid and test items), got {min_length}")
+        if num_preferences < 1:
+            raise ValueError(f"`num_preferences` must be positive, got {num_preferences}")
+        if missing_preferences not in ("error", "titles"):
+            raise ValueError(f"`missing_preferences` must be 'error' or 'titles', got {missing_preferences!r}")
+        if preferences is not None and preference_encoder is None:
+            raise ValueError("`preferences` needs a `preference_encoder` (e.g. 'all-MiniLM-L6-v2') to embed them")
         self.source = source
         self.item_info_path = item_info
         self.max_len = max_len
@@ -195,6 +220,12 @@ class SequenceDataModule(L.LightningDataModule):
         self.max_eval_users = max_eval_users
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.seed = seed
+        self.preferences = preferences
+        self.preference_encoder = preference_encoder
+        self.num_preferences = num_preferences
+        self.missing_preferences = missing_preferences
+        self.preference_texts: list[list[str]] | None = None
+        self.preference_embeddings: Tensor | None = None
         self._sequences: UserSequences | None = None
         self._log: InteractionLog | None = None
         self.title_embeddings: Tensor | None = None
@@ -285,6 +316,8 @@ class SequenceDataModule(L.LightningDataModule):
             "sampled_ranking": f"target + {self.eval_negatives} items outside the user's sequence, seed {self.eval_seed}, "
             f"users: {self.max_eval_users or 'all'}",
             "title_encoder": self.title_encoder,
+            "preferences": None if self.preferences is None else str(self.preferences),
+            "num_preferences": self.num_preferences if self.preferences is not None else None,
         }
 
     # -- titles -------------------------------------------------------------------------------
@@ -301,14 +334,64 @@ class SequenceDataModule(L.LightningDataModule):
             )
         return TitleEmbedder(self.title_encoder, cache_dir=self.cache_root / "embeddings")(titles)
 
+    def _fallback_preferences(self, user: int) -> list[str]:
+        """The latest ``num_preferences`` distinct training titles of ``user``, as ``"Enjoys <title>"``."""
+        data = self.sequences
+        titles: list[str] = []
+        for item in data.train_sequence(user)[::-1].tolist():
+            title = data.item_titles[item - 1] if data.item_titles is not None else f"Item {data.item_ids[item - 1]}"
+            if f"Enjoys {title}" not in titles:
+                titles.append(f"Enjoys {title}")
+            if len(titles) == self.num_preferences:
+                break
+        distinct = len(titles)  # at least 1: every user has a training item
+        return [titles[k % distinct] for k in range(self.num_preferences)]  # fewer distinct items: repeated
+
+    def _preferences(self) -> tuple[list[list[str]], Tensor] | None:
+        """The preference strings of every user and their ``(num_users, m, d)`` embeddings."""
+        if self.preferences is None:
+            return None
+        import warnings
+
+        from darec.data.readers.preferences import read_preferences
+        from darec.text import TextEmbeddingCache, resolve_encoder
+
+        data = self.sequences
+        missing: list[int] = []
+
+        def fallback(user: int) -> list[str]:
+            missing.append(user)
+            return self._fallback_preferences(user)
+
+        texts = read_preferences(
+            self.preferences, data.user_ids.tolist(), self.num_preferences,
+            fallback=fallback if self.missing_preferences == "titles" else None,
+        )  # fmt: skip
+        if missing:
+            warnings.warn(
+                f"{len(missing)} of {data.num_users} user(s) have no preferences in {self.preferences} (e.g. raw ids "
+                f"{[str(data.user_ids[u]) for u in missing[:5]]}); they get their latest training titles instead",
+                UserWarning,
+                stacklevel=3,
+            )
+        encoder = resolve_encoder(self.preference_encoder)
+        unique = sorted({text for row in texts for text in row})
+        index = {text: k for k, text in enumerate(unique)}
+        emb = TextEmbeddingCache(self.cache_root / "embeddings").get(encoder, unique, name="preference embeddings")
+        rows = torch.tensor([[index[text] for text in row] for row in texts], dtype=torch.long)
+        return texts, emb[rows]
+
     def prepare_data(self) -> None:
-        """Obtains the data and encodes the titles once (into the on-disk cache)."""
+        """Obtains the data and encodes the titles and preferences once (into the on-disk cache)."""
         self._title_embeddings()
+        self._preferences()
 
     def setup(self, stage: str | None = None) -> None:
         data = self.sequences
         if self.title_embeddings is None:
             self.title_embeddings = self._title_embeddings()
+        if self.preference_embeddings is None and self.preferences is not None:
+            self.preference_texts, self.preference_embeddings = self._preferences()
         if self._train_set is None:
             train = [data.train_sequence(u)[-(self.max_len + 1) :] for u in range(data.num_users)]
             users = np.array([u for u, s in enumerate(train) if len(s) >= 2], dtype=np.int64)

@@ -22,7 +22,10 @@ class FakeLLM:
 
     It checks its prompts and options exactly as the real backends do (an empty prompt or an
     unknown option fails the same way), so code tested against it behaves the same against
-    :class:`~darec.llm.HFCausalLM` or :class:`~darec.llm.OpenAICompatible`.
+    :class:`~darec.llm.HFCausalLM` or :class:`~darec.llm.OpenAICompatible`. A scripted answer
+    stands for what the model writes: with a ``response_prefix`` it is returned after the prefix,
+    as :class:`~darec.llm.HFCausalLM` returns the prefix and the model's continuation (rules and
+    callables see the prompt only).
 
     Args:
         responses: what to answer. One string: always that. A list: its items in turn, starting
@@ -57,6 +60,8 @@ class FakeLLM:
         Traceback (most recent call last):
         ...
         ValueError: FakeLLM: no rule matches prompt 0 ('Hello'); give a rule for it or a default answer
+        >>> FakeLLM('likes dramas."}').generate(["Describe user 7."], response_prefix='{"summary": "')
+        ['{"summary": "likes dramas."}']
     """
 
     def __init__(
@@ -91,7 +96,7 @@ class FakeLLM:
         Args:
             prompts (Sequence[str]): the prompts.
             **options: the generation options (:class:`~darec.llm.GenerationOptions`): checked and
-                recorded, otherwise ignored.
+                recorded; ``response_prefix`` is put before every answer, the others are ignored.
 
         Raises:
             TypeError: an unknown option, or a prompt that is not a string.
@@ -100,7 +105,8 @@ class FakeLLM:
         """
         checked = check_prompts(prompts)
         settings = GenerationOptions.from_kwargs(**options)
-        answers = [self._answer(index, prompt) for index, prompt in enumerate(checked)]
+        prefix = settings.response_prefix or ""
+        answers = [prefix + self._answer(index, prompt) for index, prompt in enumerate(checked)]
         self.prompts.extend(checked)
         self.calls.append({"prompts": checked, "options": settings.as_dict()})
         return answers

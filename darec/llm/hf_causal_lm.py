@@ -61,7 +61,9 @@ class HFCausalLM:
     of at most ``max_batch_size``, longest first, left-padded (the pad token is the end-of-sequence
     token when the tokenizer has none), and answered in their original order. Decoding is greedy
     unless a ``temperature`` above 0 is given; a ``seed`` makes sampling reproducible without
-    changing the global random state. A prompt longer than the model's context allows (minus
+    changing the global random state. A ``response_prefix`` is written after the chat template's
+    answer prompt (after the prompt itself without a template): the model continues it, and each
+    answer is returned with the prefix at its start. A prompt longer than the model's context allows (minus
     ``max_new_tokens``) is cut at its end with a :class:`~darec.llm.PromptTruncatedWarning` that
     names its index.
 
@@ -206,31 +208,35 @@ class HFCausalLM:
 
     # -- prompts -----------------------------------------------------------------------------------
 
-    def render(self, prompt: str, system: str | None = None) -> str:
+    def render(self, prompt: str, system: str | None = None, response_prefix: str | None = None) -> str:
         """The text the model sees for ``prompt``: the chat template's user turn ready for the answer, or the prompt.
 
-        Without a chat template, a system prompt is put before the prompt, separated by a blank line.
+        Without a chat template, a system prompt is put before the prompt, separated by a blank
+        line. A ``response_prefix`` is appended as it is, after the template's answer prompt (or
+        after the prompt): the start of the answer, which the model continues.
         """
         if not self.chat:
-            return f"{system}\n\n{prompt}" if system else prompt
+            text = f"{system}\n\n{prompt}" if system else prompt
+            return text + (response_prefix or "")
         messages = [{"role": "user", "content": prompt}]
         if system:
             messages.insert(0, {"role": "system", "content": system})
         try:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         except Exception:  # some templates refuse a system turn (jinja2's TemplateError): fold it into the prompt
             if not system:
                 raise
-            return self.render(f"{system}\n\n{prompt}")
+            return self.render(f"{system}\n\n{prompt}", response_prefix=response_prefix)
+        return text + (response_prefix or "")
 
-    def _ids(self, prompt: str, system: str | None) -> list[int]:
+    def _ids(self, prompt: str, system: str | None, prefix: str | None = None) -> list[int]:
         # A chat template writes its own special tokens (BOS included); a plain prompt gets the tokenizer's.
-        return self.tokenizer(self.render(prompt, system), add_special_tokens=not self.chat)["input_ids"]
+        return self.tokenizer(self.render(prompt, system, prefix), add_special_tokens=not self.chat)["input_ids"]
 
-    def _encode(self, index: int, prompt: str, system: str | None, room: int) -> list[int]:
+    def _encode(self, index: int, prompt: str, system: str | None, room: int, prefix: str | None = None) -> list[int]:
         """Token ids of the rendered prompt, its user text cut at the end if it leaves fewer than ``room`` tokens free."""
         budget = self.context_length - room
-        ids = self._ids(prompt, system)
+        ids = self._ids(prompt, system, prefix)
         if len(ids) <= budget:
             return ids
         total = len(ids)
@@ -243,7 +249,7 @@ class HFCausalLM:
                     f"context of {self.name} ({self.context_length} tokens) with {room} new tokens; lower "
                     "max_new_tokens or shorten the system prompt"
                 )
-            ids = self._ids(self.tokenizer.decode(prompt_ids[:keep]), system)
+            ids = self._ids(self.tokenizer.decode(prompt_ids[:keep]), system, prefix)
             if len(ids) <= budget:
                 break
             keep -= len(ids) - budget
@@ -271,10 +277,12 @@ class HFCausalLM:
 
         Args:
             prompts (Sequence[str]): the user prompts.
-            **options: ``max_new_tokens``, ``temperature``, ``top_p``, ``seed``, ``system``.
+            **options: ``max_new_tokens``, ``temperature``, ``top_p``, ``seed``, ``system``,
+                ``response_prefix``.
 
         Returns:
-            The answers, without the prompt and special tokens, stripped of surrounding whitespace.
+            The answers, without the prompt and special tokens, stripped of surrounding whitespace;
+            with a ``response_prefix``, each answer is the prefix followed by what the model wrote.
 
         Raises:
             TypeError: an unknown option, or a prompt that is not a string.
@@ -282,7 +290,10 @@ class HFCausalLM:
         """
         settings = GenerationOptions.from_kwargs(**options)
         checked = check_prompts(prompts)
-        encoded = [self._encode(i, prompt, settings.system, settings.max_new_tokens) for i, prompt in enumerate(checked)]
+        prefix = settings.response_prefix
+        encoded = [
+            self._encode(i, prompt, settings.system, settings.max_new_tokens, prefix) for i, prompt in enumerate(checked)
+        ]
         config = self._generation_config(settings)
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))  # similar lengths together: less padding
         answers: list[str] = [""] * len(encoded)
@@ -297,7 +308,7 @@ class HFCausalLM:
                 for row, i in enumerate(batch):
                     tokens = self._until_eos(new[row])
                     self.stats["new_tokens"] += len(tokens)
-                    answers[i] = self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+                    answers[i] = ((prefix or "") + self.tokenizer.decode(tokens, skip_special_tokens=True)).strip()
                 bar.update(len(batch))
         self.stats["prompts"] += len(encoded)
         self.stats["seconds"] += time.perf_counter() - start

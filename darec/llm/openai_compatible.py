@@ -11,6 +11,7 @@ import os
 import random
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -83,7 +84,9 @@ class OpenAICompatible:
     services with an OpenAI-compatible endpoint, and local servers: ``vllm serve``, llama.cpp's
     ``llama-server``, Ollama (``http://localhost:11434/v1``) and ``transformers serve``. It uses
     the ``openai>=1`` client and sends each prompt as the user message of a chat completion
-    (after the system prompt, if any).
+    (after the system prompt, if any). A chat API takes whole messages, so the answer cannot be
+    prefilled: the ``response_prefix`` option is ignored, with a warning on first use, and the
+    answers are the model's own (capable models follow a format asked for in the prompt).
 
     Prompts are sent by a pool of ``max_concurrency`` threads; the answers come back in the order
     of the prompts. The client's own retries are switched off and this class retries instead, so
@@ -177,6 +180,7 @@ class OpenAICompatible:
         self._lock = threading.Lock()
         self._reached = False  # set once the server has answered anything: later connection errors are transient
         self._jitter = random.Random()
+        self._warned_prefix = False
         self.stats = {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
 
     @property
@@ -295,7 +299,8 @@ class OpenAICompatible:
         """One answer per prompt, in order (see :class:`~darec.llm.GenerationOptions` for the options).
 
         ``max_new_tokens`` is sent as ``max_tokens``; ``seed`` as ``seed`` (servers that support it
-        make sampling reproducible).
+        make sampling reproducible). ``response_prefix`` is ignored (a :class:`UserWarning` says so
+        once per backend): the answers are what the model wrote, without the prefix.
 
         Raises:
             TypeError: an unknown option, or a prompt that is not a string.
@@ -308,6 +313,14 @@ class OpenAICompatible:
         """
         settings = GenerationOptions.from_kwargs(**options)
         checked = check_prompts(prompts)
+        if settings.response_prefix is not None and not self._warned_prefix:
+            self._warned_prefix = True
+            warnings.warn(
+                f"OpenAICompatible cannot prefill the answer through a chat API: response_prefix "
+                f"{settings.response_prefix!r} is ignored and the answers are the model's own",
+                UserWarning,
+                stacklevel=2,
+            )
         body: dict[str, Any] = {"max_tokens": settings.max_new_tokens, "temperature": settings.temperature}
         if not settings.greedy:
             body["top_p"] = settings.top_p

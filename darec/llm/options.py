@@ -25,14 +25,21 @@ class GenerationOptions:
         top_p (float): nucleus sampling mass, in ``(0, 1]``; used only when sampling. (default: ``1.0``)
         seed (int, optional): seed of the sampling, for answers that reproduce. (default: :obj:`None`)
         system (str, optional): a system prompt put before every prompt. (default: :obj:`None`)
+        response_prefix (str, optional): the start of every answer, written for the model
+            (*assistant prefill*): the model continues it instead of starting its answer freely,
+            e.g. ``'{"summary": "'`` to get JSON from a small model. The answers returned begin
+            with it. Only a backend that builds the model's input itself can honour it:
+            :class:`~darec.llm.HFCausalLM` and :class:`~darec.llm.FakeLLM` do;
+            :class:`~darec.llm.OpenAICompatible` cannot (a chat API takes whole messages), warns
+            once and returns the model's own answers. (default: :obj:`None`)
 
     Example:
         >>> GenerationOptions.from_kwargs(max_new_tokens=32).as_dict()
-        {'max_new_tokens': 32, 'temperature': 0.0, 'top_p': 1.0, 'seed': None, 'system': None}
+        {'max_new_tokens': 32, 'temperature': 0.0, 'top_p': 1.0, 'seed': None, 'system': None, 'response_prefix': None}
         >>> GenerationOptions.from_kwargs(max_tokens=32)
         Traceback (most recent call last):
         ...
-        TypeError: unknown generation option 'max_tokens'; the options are max_new_tokens, temperature, top_p, seed, system
+        TypeError: unknown generation option 'max_tokens'; the options are max_new_tokens, temperature, top_p, seed, system, response_prefix
     """
 
     max_new_tokens: int = 256
@@ -40,6 +47,7 @@ class GenerationOptions:
     top_p: float = 1.0
     seed: int | None = None
     system: str | None = None
+    response_prefix: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
@@ -52,6 +60,8 @@ class GenerationOptions:
             raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
         if self.system is not None and not isinstance(self.system, str):
             raise ValueError(f"system must be a string or None, got {type(self.system).__name__}")
+        if self.response_prefix is not None and (not isinstance(self.response_prefix, str) or not self.response_prefix):
+            raise ValueError(f"response_prefix must be a non-empty string or None, got {self.response_prefix!r}")
 
     @property
     def greedy(self) -> bool:

@@ -124,9 +124,18 @@ class SequentialModule(L.LightningModule):
         """``(B, d)``: the state after the last position of the left-padded ``(B, L)`` ``seq``."""
         return self.backbone.sequence_states(seq)[:, -1]
 
+    def sequence_states(self, batch: dict[str, Tensor]) -> Tensor:
+        """``(B, L, d)``: the states that score the items of ``batch`` (``"seq"``, and ``"user"`` where given).
+
+        The backbone's states of ``batch["seq"]``; the training loss and both rankings use them,
+        so a subclass that changes them (:class:`~darec.lane.PreferenceAttentionFusion` fuses
+        the user's preferences in) changes training and evaluation alike.
+        """
+        return self.backbone.sequence_states(batch["seq"])
+
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """The BCE of a training batch ``{"seq", "pos", "neg"}``, averaged over non-padded positions."""
-        states = self.backbone.sequence_states(batch["seq"])
+        states = self.sequence_states(batch)
         table = self.backbone.item_embeddings()
         pos = (states * table[batch["pos"]]).sum(-1)
         neg = (states * table[batch["neg"]]).sum(-1)
@@ -154,8 +163,8 @@ class SequentialModule(L.LightningModule):
         return states @ self.backbone.item_embeddings()[1:].float().T
 
     def _evaluation_step(self, batch: dict[str, Tensor], full: Any, sampled: Any) -> None:
-        users, seq, target = batch["user"], batch["seq"], batch["target"]
-        states = self(seq).float()
+        users, target = batch["user"], batch["target"]
+        states = self.sequence_states(batch)[:, -1].float()
         table = self.backbone.item_embeddings().float()
         scores = states @ table[1:].T
         exclude = batch["exclude"]

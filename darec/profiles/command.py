@@ -51,7 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--system", default=None, help="a system prompt")
     parser.add_argument("--limit", type=int, default=None, help="only the first N entities (to try things out)")
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per batch; the file is flushed after each (default: 8)")
-    parser.add_argument("--max-new-tokens", type=int, default=256, help="the most tokens per answer (default: 256)")
+    parser.add_argument("--max-new-tokens", type=int, default=128, help="the most tokens per answer (default: 128)")
+    parser.add_argument(
+        "--prefill",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='start every answer with {"summary": " for the model, which continues it: JSON from small models '
+        "(default: on for --backend hf and fake, off for openai, whose chat API cannot prefill)",
+    )
     parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default: 0)")
     parser.add_argument("--seed", type=int, default=None, help="seed of sampling")
     parser.add_argument("--max-retries", type=int, default=2, help="further attempts for unusable answers (default: 2)")
@@ -71,10 +78,17 @@ def _fake_answer(prompt: str) -> str:
     return json.dumps({"summary": summary, "reasoning": "written by the fake backend"})
 
 
+def _prefill(args: argparse.Namespace) -> bool:
+    return args.backend != "openai" if args.prefill is None else bool(args.prefill)
+
+
 def _backend(args: argparse.Namespace) -> Any:
     if args.backend == "fake":
         from darec.llm import FakeLLM
+        from darec.profiles.profile_job import PREFILL
 
+        if _prefill(args):  # the fake model writes what follows the prefix, as a real one would
+            return FakeLLM(lambda prompt: _fake_answer(prompt).removeprefix(PREFILL))
         return FakeLLM(_fake_answer)
     if args.backend == "hf":
         from darec.llm import HFCausalLM
@@ -107,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend = _backend(args)
         job = ProfileJob(
             backend, source, args.entity, args.out, prompts=prompts, options=options, model=_model_name(args, backend),
-            batch_size=args.batch_size, max_retries=args.max_retries, limit=args.limit, progress=not args.no_progress,
+            batch_size=args.batch_size, max_retries=args.max_retries, limit=args.limit, prefill=_prefill(args),
+            progress=not args.no_progress,
         )  # fmt: skip
         report = job.run()
     except KeyboardInterrupt:

@@ -33,9 +33,15 @@ from darec.profiles.profile_report import ProfileReport
 from darec.profiles.profile_source import ProfileSource
 from darec.utils.io import atomic_write, ensure_writable_dir
 
-__all__ = ["ProfileJob"]
+__all__ = ["PREFILL", "ProfileJob"]
+
+#: The start of every answer when a job prefills: the model continues inside the JSON object.
+PREFILL = '{"summary": "'
 
 log = logging.getLogger(__name__)
+
+#: The default token limit of an answer: a summary of two or three sentences and a short reasoning.
+DEFAULT_MAX_NEW_TOKENS = 128
 
 #: Errors after which no further prompt can succeed: the run stops, and what it wrote stays.
 _FATAL = (EndpointUnreachableError, ModelNotFoundError, PermissionError)
@@ -71,6 +77,16 @@ class ProfileJob:
     how many profiles are kept. Other errors (and Ctrl-C) stop it too, with everything written
     before kept.
 
+    **Prefill.** Small models rarely answer with JSON when asked to (SmolLM2-135M-Instruct
+    writes prose). With ``prefill=True`` every answer is started for the model with
+    ``PREFILL`` (``{"summary": "``, the ``response_prefix`` generation option), so it
+    continues inside the summary string; the answer is read with ``partial=True``
+    (:meth:`ProfileAnswer.parse <darec.profiles.ProfileAnswer.parse>`), which accepts a summary
+    cut by ``max_new_tokens`` up to its last complete sentence. The backend must honour
+    ``response_prefix`` (:class:`~darec.llm.HFCausalLM` and :class:`~darec.llm.FakeLLM` do;
+    :class:`~darec.llm.OpenAICompatible` ignores it with a warning, and capable chat models need
+    none). Prefilling is part of the key.
+
     **Long prompts.** A prompt longer than the model's context is cut by the backend
     (:class:`~darec.llm.HFCausalLM` does, keeping the end of the chat template); the job repeats
     the backend's :class:`~darec.llm.PromptTruncatedWarning` naming the entity, and lists it in
@@ -90,7 +106,8 @@ class ProfileJob:
         prompts (ProfilePrompts, optional): the prompt templates. (default: ``ProfilePrompts()``)
         options (dict, optional): generation options (:class:`~darec.llm.GenerationOptions`:
             ``max_new_tokens``, ``temperature``, ``top_p``, ``seed``, ``system``).
-            (default: ``{"max_new_tokens": 256}``, greedy)
+            (default: ``{"max_new_tokens": 128}``, greedy: room for a summary of two or three
+            sentences, under 100 tokens, and a short reasoning)
         model (str, optional): the model name in the key. (default: the backend's ``name`` or
             ``model`` attribute, else its class name)
         batch_size (int): prompts per call of ``generate``; the file is flushed after each.
@@ -100,6 +117,8 @@ class ProfileJob:
             greedy; :obj:`None` retries with the same options. (default: ``0.7``)
         limit (int, optional): only the first ``limit`` entities (to try a template or a model).
             (default: :obj:`None`, all)
+        prefill (bool): start every answer with ``PREFILL`` for the model (see above).
+            (default: :obj:`False`)
         progress (bool): show a progress bar with rate and time left. (default: :obj:`True`)
 
     Attributes:
@@ -137,6 +156,7 @@ class ProfileJob:
         max_retries: int = 2,
         retry_temperature: float | None = 0.7,
         limit: int | None = None,
+        prefill: bool = False,
         progress: bool = True,
     ) -> None:
         if not callable(getattr(backend, "generate", None)):
@@ -154,7 +174,16 @@ class ProfileJob:
         self.entity = entity
         self.out = Path(out).expanduser()
         self.prompts = prompts if prompts is not None else ProfilePrompts()
-        self.options = GenerationOptions.from_kwargs(**{"max_new_tokens": 256, **dict(options or {})})
+        given = {"max_new_tokens": DEFAULT_MAX_NEW_TOKENS, **dict(options or {})}
+        if prefill:
+            if given.get("response_prefix") not in (None, PREFILL):
+                raise ValueError(
+                    f"prefill=True starts the answers with {PREFILL!r}; drop response_prefix "
+                    f"{given['response_prefix']!r} from the options"
+                )
+            given["response_prefix"] = PREFILL
+        self.options = GenerationOptions.from_kwargs(**given)
+        self.prefill = self.options.response_prefix is not None
         self.model = str(model or getattr(backend, "name", None) or getattr(backend, "model", None) or type(backend).__name__)
         self.batch_size = int(batch_size)
         self.max_retries = int(max_retries)
@@ -165,10 +194,16 @@ class ProfileJob:
             "entity": entity,
             "prompts": self.prompts.fingerprint(entity),
             "model": self.model,
-            "options": self.options.as_dict(),
+            "options": self._key_options(),
         }
         self.key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
         self.report = ProfileReport(entity, self.out, self.key)
+
+    def _key_options(self) -> dict[str, Any]:
+        options = self.options.as_dict()
+        if options["response_prefix"] is None:
+            del options["response_prefix"]  # keys of runs without a prefix stay as they were before the option
+        return options
 
     # -- files -------------------------------------------------------------------------------
     @property
@@ -230,7 +265,7 @@ class ProfileJob:
                                 again.append(k)
                                 continue
                             try:
-                                parsed = ProfileAnswer.parse(answer, entity=self.entity, id=k)
+                                parsed = ProfileAnswer.parse(answer, entity=self.entity, id=k, partial=self.prefill)
                             except ProfileParseError as err:
                                 last[k] = (str(err), answer)
                                 again.append(k)
@@ -259,7 +294,7 @@ class ProfileJob:
         return report
 
     def _options(self, attempt: int) -> dict[str, Any]:
-        options = self.options.as_dict()
+        options = self._key_options()  # no response_prefix=None: backends of one's own need not know the option
         if attempt == 0:
             return options
         options["seed"] = (self.options.seed or 0) + attempt

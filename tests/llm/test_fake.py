@@ -34,8 +34,16 @@ def test_prompts_and_options_are_recorded():
     llm.generate(["p1", "p2"], max_new_tokens=5, system="sys")
     llm.choice_logits("q", ["Yes", "No"])
     assert llm.prompts == ["p1", "p2", "q"]
-    assert llm.calls[0]["options"] == {"max_new_tokens": 5, "temperature": 0.0, "top_p": 1.0, "seed": None, "system": "sys"}
+    assert llm.calls[0]["options"] == {"max_new_tokens": 5, "temperature": 0.0, "top_p": 1.0, "seed": None, "system": "sys", "response_prefix": None}
     assert llm.calls[1] == {"prompt": "q", "options": ["Yes", "No"]}
+
+
+def test_a_response_prefix_starts_every_answer_like_a_prefilled_model():
+    llm = FakeLLM({"user": 'likes noir."}'})
+    assert llm.generate(["user 1", "user 2"], response_prefix='{"summary": "') == ['{"summary": "likes noir."}'] * 2
+    assert llm.prompts == ["user 1", "user 2"]  # the rules see the prompt, not the prefix
+    assert llm.calls[0]["options"]["response_prefix"] == '{"summary": "'
+    assert llm.generate(["user 3"]) == ['likes noir."}']
 
 
 def test_fixed_logits():

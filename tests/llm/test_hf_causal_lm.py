@@ -77,6 +77,23 @@ def test_a_tokenizer_without_chat_template_gets_the_plain_prompt(tiny_llama_plai
     assert len(plain.generate(["old film", "the movie is good"], max_new_tokens=3)) == 2
 
 
+def test_a_response_prefix_is_tokenized_after_the_chat_template_and_starts_the_answer(llm, tiny_llama_plain, monkeypatch):
+    prefix = "summary one "  # words of the tiny vocabulary; the trailing space keeps the answer's words apart
+    assert llm.render("old film", response_prefix=prefix) == llm.render("old film") + prefix
+    seen = []
+    original = llm.model.generate
+    monkeypatch.setattr(llm.model, "generate", lambda **kw: seen.append(kw["input_ids"].clone()) or original(**kw))
+    prefilled = llm.generate(["old film"], max_new_tokens=4, response_prefix=prefix)[0]
+    plain = llm.generate(["old film"], max_new_tokens=4)[0]
+    vocab = llm.tokenizer.get_vocab()
+    assert seen[0][0].tolist() == llm.tokenizer(llm.render("old film") + prefix, add_special_tokens=False)["input_ids"]
+    assert seen[0][0].tolist()[-2:] == [vocab["summary"], vocab["one"]]  # after the template's answer prompt
+    assert seen[1][0].tolist() == seen[0][0].tolist()[:-2]  # and only when asked for
+    assert prefilled.startswith(prefix) and not plain.startswith("summary")
+    plain_model = HFCausalLM(tiny_llama_plain, device="cpu", progress=False)  # no chat template: after the prompt
+    assert plain_model.render("old film", system="one", response_prefix=" summary") == "one\n\nold film summary"
+
+
 def test_an_over_long_prompt_is_cut_to_the_context_with_a_warning_naming_it(llm):
     long_prompt = " ".join(["the movie is very good"] * 20)  # 100 words; the context holds 64 tokens
     with pytest.warns(PromptTruncatedWarning, match=r"prompt 1 has \d+ tokens, more than the 56 that fit"):

@@ -157,6 +157,15 @@ def test_is_a_backend_and_sends_the_options(stub, monkeypatch):
     assert llm.stats["prompt_tokens"] == 6 and llm.stats["completion_tokens"] == 4 and llm.stats["requests"] == 2
 
 
+def test_a_response_prefix_is_ignored_with_one_warning(stub):
+    llm = _backend(stub)
+    with pytest.warns(UserWarning, match="cannot prefill the answer through a chat API") as caught:
+        assert llm.generate(["the movie", "again"], response_prefix='{"summary": "') == ["echo: the movie", "echo: again"]
+        assert llm.generate(["more"], response_prefix='{"summary": "') == ["echo: more"]
+    assert len([w for w in caught if "prefill" in str(w.message)]) == 1
+    assert all(body["messages"][-1]["role"] == "user" and "summary" not in json.dumps(body) for body in stub.bodies)
+
+
 def test_order_is_kept_under_bounded_concurrency(stub):
     llm = _backend(stub, max_concurrency=3)
     delays = [0.3, 0.0, 0.2, 0.0, 0.1, 0.0, 0.25, 0.05]  # later prompts finish first

@@ -15,6 +15,7 @@ def test_defaults_and_dict():
         "top_p": 1.0,
         "seed": None,
         "system": None,
+        "response_prefix": None,
     }
     assert not GenerationOptions(temperature=0.8).greedy
 
@@ -29,6 +30,8 @@ def test_defaults_and_dict():
         ({"top_p": 1.5}, "top_p"),
         ({"seed": "1"}, "seed"),
         ({"system": 3}, "system"),
+        ({"response_prefix": ""}, "response_prefix"),
+        ({"response_prefix": 1}, "response_prefix"),
     ],
 )
 def test_bad_values_are_refused(kwargs, message):

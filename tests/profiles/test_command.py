@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from darec.data import read_profiles, write_split_dir
+from darec.llm import FakeLLM
 from darec.profiles.command import main
 from tests.profiles.conftest import make_data
 
@@ -35,6 +36,46 @@ def test_fake_backend_writes_resumes_and_reports(tmp_path, capsys):
     template.write_text('Item: {description}\nAnswer {{"summary": "..."}}')
     assert main([*args, "--template", str(template)]) == 0
     assert "6 written, 0 skipped" in capsys.readouterr().out  # another template: written again
+
+
+class RecordingHF(FakeLLM):
+    """Stands for HFCausalLM in the command: a prefilled model that continues inside the summary."""
+
+    made: list[RecordingHF] = []
+
+    def __init__(self, model, **kwargs) -> None:
+        super().__init__('A quiet film. Fans of dramas like it.", "reasoning": "its genres"}')
+        self.name = str(model)
+        RecordingHF.made.append(self)
+
+
+def test_prefill_is_on_by_default_for_hf_and_the_flags_switch_it(tmp_path, capsys, monkeypatch):
+    import darec.llm
+
+    monkeypatch.setattr(darec.llm, "HFCausalLM", RecordingHF)
+    split, out = _split(tmp_path), tmp_path / "items.jsonl"
+    args = ["--data", str(split), "--entity", "item", "--backend", "hf", "--out", str(out), "--no-progress", "--limit", "2"]
+    assert main(args) == 0
+    options = RecordingHF.made[-1].calls[0]["options"]
+    assert options["response_prefix"] == '{"summary": "' and options["max_new_tokens"] == 128
+    profiles = read_profiles(out, "item")
+    assert profiles[0]["summary"] == "A quiet film. Fans of dramas like it." and profiles[0]["reasoning"] == "its genres"
+    summary = json.loads((tmp_path / "items.summary.json").read_text())
+    assert summary["options"]["response_prefix"] == '{"summary": "'
+    assert main([*args, "--prefill"]) == 0 and "0 written, 2 skipped" in capsys.readouterr().out  # the same key
+    assert main([*args, "--no-prefill"]) == 1  # the continuation alone is no JSON: another key, and failures
+    assert RecordingHF.made[-1].calls[0]["options"]["response_prefix"] is None
+    assert "holds no JSON object" in capsys.readouterr().err
+    assert json.loads((tmp_path / "items.summary.json").read_text())["key"] != summary["key"]
+
+
+def test_the_fake_backend_follows_the_prefill_flag(tmp_path, capsys):
+    split, out = _split(tmp_path), tmp_path / "users.jsonl"
+    args = ["--data", str(split), "--entity", "user", "--backend", "fake", "--out", str(out), "--no-progress"]
+    assert main([*args, "--no-prefill"]) == 0 and main([*args, "--prefill"]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 8 and len({line["key"] for line in lines}) == 2
+    assert [line["summary"] for line in lines[:4]] == [line["summary"] for line in lines[4:]]  # the same profiles
 
 
 def test_bad_arguments_end_with_one_line(tmp_path, capsys):

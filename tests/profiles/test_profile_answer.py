@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from darec.profiles import ProfileAnswer, ProfileParseError
@@ -47,3 +49,46 @@ def test_refuses_answers_without_a_usable_summary(text, problem):
     assert problem in str(info.value)
     assert (info.value.entity, info.value.id) == ("user", 7)
     assert isinstance(info.value, ValueError)
+
+
+def test_an_object_cut_after_its_summary_keeps_the_summary():
+    assert ProfileAnswer.parse('{"summary": "Likes noir.", "reasoning": "three crime fi') == ProfileAnswer(
+        "Likes noir.", "three crime fi"
+    )
+    assert ProfileAnswer.parse('{"summary": "Likes noir.", "reas').summary == "Likes noir."
+
+
+def test_a_prefilled_answer_cut_in_its_summary_keeps_its_complete_sentences():
+    cut = '{"summary": "A heist thriller (1995). Fans of \\"crime\\" films will like it. The cast'
+    with pytest.raises(ProfileParseError, match="incomplete or malformed"):
+        ProfileAnswer.parse(cut)  # only a prefilled answer may end inside its summary
+    answer = ProfileAnswer.parse(cut, partial=True)
+    assert answer == ProfileAnswer('A heist thriller (1995). Fans of "crime" films will like it.', "")
+    assert ProfileAnswer.parse('{"summary": "1. A heist film. 2. It won prizes. 3. It', partial=True).summary == (
+        "1. A heist film. 2. It won prizes."  # not "... prizes. 3."
+    )
+    with pytest.raises(ProfileParseError, match="cut before its first sentence ended"):
+        ProfileAnswer.parse('{"summary": "A heist thriller with', partial=True)
+
+
+def test_bare_quotes_inside_the_summary_do_not_end_it():
+    text = '{"summary": "Enjoys "Heat" and "Big", mostly crime.", "reasoning": "two films"}'
+    assert ProfileAnswer.parse(text, partial=True) == ProfileAnswer('Enjoys "Heat" and "Big", mostly crime.', "two films")
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_degenerate_summaries_are_refused_and_repeated_sentences_kept_once(partial):
+    loop = '{"summary": "Genres: Animation, Comedy' + ", Comedy" * 20 + '"}'
+    with pytest.raises(ProfileParseError, match="repeats itself"):
+        ProfileAnswer.parse(loop, partial=partial)
+    with pytest.raises(ProfileParseError, match="repeats itself"):
+        ProfileAnswer.parse(loop[:-2], partial=True)  # cut as well
+    for text, problem in [
+        ('{"summary": "This user enjoys [genre] and avoids [genre]."}', "placeholder '[genre]'"),
+        ('{"summary": "The user enjoys <the genre>."}', "placeholder '<the genre>'"),
+        ('{"summary": "20! 20"}', "fewer than two words"),
+    ]:
+        with pytest.raises(ProfileParseError, match=re.escape(problem)):
+            ProfileAnswer.parse(text, partial=partial)
+    twice = '{"summary": "A quiet drama about two sisters in Paris. A quiet drama about two sisters in Paris. Slow."}'
+    assert ProfileAnswer.parse(twice, partial=partial).summary == "A quiet drama about two sisters in Paris. Slow."

@@ -108,6 +108,33 @@ def test_a_changed_template_model_or_option_writes_again(profile_data, tmp_path)
     assert len(lines) == 16 and len({line["key"] for line in lines}) == 4  # appended, never truncated
 
 
+def test_prefill_starts_the_answers_is_read_partially_and_changes_the_key(profile_data, tmp_path):
+    from darec.profiles.profile_job import PREFILL
+
+    out = tmp_path / "items.jsonl"
+    plain = _job(FakeLLM(_answer), profile_data, out)
+    plain.run()
+    continuation = FakeLLM(lambda prompt: "A film. Fans of " + prompt.split("The item: ")[1].split()[0] + " like it. Its")
+    job = _job(continuation, profile_data, out, prefill=True)
+    assert job.key != plain.key and job.options.response_prefix == PREFILL
+    report = job.run()
+    assert (report.written, report.skipped, report.complete) == (6, 0, True)
+    assert all(call["options"]["response_prefix"] == PREFILL for call in continuation.calls)
+    line = _lines(out)[-6]  # the first line of the prefilled run
+    assert line["raw"] == PREFILL + "A film. Fans of Heat like it. Its"  # cut by the token limit: no closing quote
+    assert line["summary"] == "A film. Fans of Heat like it." and line["key"] == job.key
+    assert _job(FakeLLM(_answer), profile_data, out, prefill=False).run().skipped == 6  # the plain key is unchanged
+    with pytest.raises(ValueError, match="drop response_prefix"):
+        _job(FakeLLM(_answer), profile_data, out, prefill=True, options={"response_prefix": "Profile:"})
+
+
+def test_without_prefill_a_cut_summary_is_a_failure(profile_data, tmp_path):
+    llm = FakeLLM('{"summary": "A film. Fans of it like it. Its')
+    report = _job(llm, profile_data, tmp_path / "items.jsonl", max_retries=0).run()
+    assert report.written == 0 and "incomplete or malformed" in report.failed[0].error
+    assert all("response_prefix" not in call["options"] or call["options"]["response_prefix"] is None for call in llm.calls)
+
+
 def test_changed_data_behind_the_same_ids_are_written_again(profile_data, tmp_path):
     data, log = profile_data
     out = tmp_path / "users.jsonl"

@@ -17,7 +17,8 @@ One module per format; every reader is importable from here (and from :mod:`dare
   :mod:`~darec.data.readers.rlmrec`).
 * **Profile files**: :func:`read_profiles` reads the user or item profiles a language model wrote
   (:mod:`darec.profiles`; :mod:`~darec.data.readers.profiles`), which a data module can use as
-  the text of those entities.
+  the text of those entities. :func:`read_preferences` reads the per-user preference lists of
+  LANE (:class:`darec.lane.PreferenceExtractor`; :mod:`~darec.data.readers.preferences`).
 
 Both MovieLens-100K readers (:func:`read_recbole` on RecBole's atomic files and
 :func:`read_grouplens_100k` on the GroupLens originals) produce metadata with the same keys, so the
@@ -37,6 +38,7 @@ from darec.data.readers.arrays import from_arrays, from_dataframe
 from darec.data.readers.delimited import read_csv
 from darec.data.readers.grouplens import read_grouplens_100k
 from darec.data.readers.metadata import attach_metadata, read_metadata
+from darec.data.readers.preferences import read_preferences
 from darec.data.readers.profiles import read_profiles
 from darec.data.readers.recbole import read_recbole
 from darec.data.readers.rlmrec import read_rlmrec
@@ -49,6 +51,7 @@ __all__ = [
     "from_dataframe",
     "read_csv",
     "read_metadata",
+    "read_preferences",
     "read_profiles",
     "read_recbole",
     "read_grouplens_100k",

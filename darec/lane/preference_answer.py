@@ -1,0 +1,121 @@
+"""The answer to a preference prompt: exactly ``m`` distinct preferences, read from the last JSON object."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+from darec.lane.errors import PreferenceParseError
+
+__all__ = ["PreferenceAnswer"]
+
+_FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
+_LENIENT = json.JSONDecoder(strict=False)  # a model may put a raw newline inside a string
+
+
+@dataclasses.dataclass(frozen=True)
+class PreferenceAnswer:
+    """The ``m`` preferences a model listed for one user (LANE, LN-2).
+
+    :meth:`parse` keeps the **last** JSON object of the answer, as LANE's code does: inside
+    Markdown code fences, the whole answer, or embedded in prose (``Sure! {...} Hope it helps``).
+    The object is either a dict of ``m`` preference strings (``{"1": "...", ..., "5": "..."}``,
+    any keys) or holds one list of ``m`` strings (``{"preferences": [...]}``); a bare JSON list
+    of ``m`` strings is accepted too. The count must be exactly ``m``, the strings non-empty and
+    distinct (case and surrounding spaces ignored).
+
+    Args:
+        preferences (tuple[str, ...]): the preferences, in the model's order.
+
+    Example:
+        >>> PreferenceAnswer.parse('Here:\\n```json\\n{"1": "crime thrillers", "2": "1990s comedies"}\\n```', m=2)
+        PreferenceAnswer(preferences=('crime thrillers', '1990s comedies'))
+        >>> PreferenceAnswer.parse('{"preferences": ["noir", "westerns"]} That is all.', m=2).preferences
+        ('noir', 'westerns')
+        >>> PreferenceAnswer.parse('{"1": "noir"}', m=2, user=4)
+        Traceback (most recent call last):
+        ...
+        darec.lane.errors.PreferenceParseError: user 4: the answer lists 1 preference(s), expected exactly 2
+    """
+
+    preferences: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str, m: int, *, user: int | None = None) -> PreferenceAnswer:
+        """Reads exactly ``m`` preferences out of the raw answer ``text``.
+
+        Args:
+            text (str): the model's answer.
+            m (int): how many preferences the answer must list.
+            user (int, optional): the user's internal id, named in the error message.
+
+        Raises:
+            PreferenceParseError: the answer is empty, holds no JSON object or list, or its last
+                one does not hold exactly ``m`` distinct non-empty strings.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise PreferenceParseError("the answer is empty", user)
+        found = _values(text)
+        if not found:
+            raise PreferenceParseError(f"the answer holds no JSON object: {_head(text)!r}", user)
+        prefs = _strings(found[-1])
+        if prefs is None:
+            raise PreferenceParseError(
+                f"the answer's last JSON value is not a dict or list of preference strings: {_head(text)!r}", user
+            )
+        if len(prefs) != m:
+            raise PreferenceParseError(f"the answer lists {len(prefs)} preference(s), expected exactly {m}", user)
+        cleaned = tuple(" ".join(p.split()) for p in prefs)
+        if any(not p for p in cleaned):
+            raise PreferenceParseError("a preference is empty", user)
+        if len({p.lower() for p in cleaned}) != m:
+            raise PreferenceParseError(f"the {m} preferences are not distinct: {list(cleaned)}", user)
+        return cls(cleaned)
+
+
+def _strings(value: Any) -> list[str] | None:
+    """The preference strings of one parsed JSON value, or :obj:`None` when it has no such shape."""
+    if isinstance(value, list):
+        return [str(v) for v in value] if all(isinstance(v, str | int | float) for v in value) else None
+    if not isinstance(value, dict) or not value:
+        return None
+    if len(value) == 1:
+        (only,) = value.values()
+        if isinstance(only, list):
+            return _strings(only)
+    if all(isinstance(v, str) for v in value.values()):
+        return list(value.values())
+    return None
+
+
+def _values(text: str) -> list[Any]:
+    """Every JSON object (or list) in ``text``, in order of appearance; fenced blocks are searched first."""
+    found: list[Any] = []
+    chunks = [match.group(1) for match in _FENCE.finditer(text)] or [text]
+    for chunk in chunks:
+        chunk = chunk.strip()
+        try:
+            whole = _LENIENT.decode(chunk)
+        except json.JSONDecodeError:
+            whole = None
+        if isinstance(whole, dict | list):
+            found.append(whole)
+            continue
+        start = chunk.find("{")
+        while start != -1:
+            try:
+                value, end = _LENIENT.raw_decode(chunk, start)
+            except json.JSONDecodeError:
+                start = chunk.find("{", start + 1)
+                continue
+            if isinstance(value, dict):
+                found.append(value)
+            start = chunk.find("{", end)
+    return found
+
+
+def _head(text: str, width: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
