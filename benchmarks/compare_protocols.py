@@ -73,11 +73,13 @@ def paired(base: dict[int, dict], cand: dict[int, dict], key: str) -> dict[str, 
     }
 
 
-def batch_size(run: dict[str, Any]) -> int | None:
-    """The run's batch size: an override, else its config in examples/configs or benchmarks/configs."""
+def batch_size(run: dict[str, Any], default: int | None = None) -> int | None:
+    """The run's batch size: an override, else ``default``, else its config in examples/configs or benchmarks/configs."""
     for override in run.get("overrides") or []:
         if override.startswith("data.batch_size=") or override.startswith("data.init_args.batch_size="):
             return int(override.split("=", 1)[1])
+    if default is not None:
+        return default
     import yaml
 
     root = Path(__file__).resolve().parent
@@ -88,8 +90,8 @@ def batch_size(run: dict[str, Any]) -> int | None:
     return None
 
 
-def idle_seconds(speed: dict[str, float], run: dict[str, Any]) -> float | None:
-    return speed.get(f"{run['config']}@{batch_size(run)}")
+def idle_seconds(speed: dict[str, float], run: dict[str, Any], default_batch: int | None = None) -> float | None:
+    return speed.get(f"{run['config']}@{batch_size(run, default_batch)}")
 
 
 def pairs_for(names: list[str]) -> list[tuple[str, str]]:
@@ -114,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("results", nargs="+", help="run.py JSON files of the protocol to report")
     parser.add_argument("--old", nargs="*", default=[], help="run.py JSON files of the earlier protocol")
     parser.add_argument("--speed", default=None, help="speed.py JSON with <config>@<batch> entries (idle s/epoch)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="batch size of runs without a batch-size override (default: from today's config files)")
     parser.add_argument("--markdown", default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         best = statistics.mean(runs[s]["best_epoch"] for s in seeds)
         to1 = [epochs_to(runs[s]) for s in seeds]
         to1_mean = statistics.mean(to1) if all(v is not None for v in to1) else None
-        per_epoch = idle_seconds(speed, runs[seeds[0]])
+        per_epoch = idle_seconds(speed, runs[seeds[0]], args.batch_size)
         seconds = None if (per_epoch is None or to1_mean is None) else to1_mean * per_epoch
         summary["groups"][group] = {
             "seeds": seeds, "recall@20": recall, "ndcg@20": ndcg, "epochs": epochs, "best_epoch": best,
