@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 from typing import Any
 
 from darec.lane.errors import PreferenceParseError
+from darec.utils.llm_json import head as _head
+from darec.utils.llm_json import json_values
 
 __all__ = ["PreferenceAnswer"]
-
-_FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
-_LENIENT = json.JSONDecoder(strict=False)  # a model may put a raw newline inside a string
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,30 +89,4 @@ def _strings(value: Any) -> list[str] | None:
 
 def _values(text: str) -> list[Any]:
     """Every JSON object (or list) in ``text``, in order of appearance; fenced blocks are searched first."""
-    found: list[Any] = []
-    chunks = [match.group(1) for match in _FENCE.finditer(text)] or [text]
-    for chunk in chunks:
-        chunk = chunk.strip()
-        try:
-            whole = _LENIENT.decode(chunk)
-        except json.JSONDecodeError:
-            whole = None
-        if isinstance(whole, dict | list):
-            found.append(whole)
-            continue
-        start = chunk.find("{")
-        while start != -1:
-            try:
-                value, end = _LENIENT.raw_decode(chunk, start)
-            except json.JSONDecodeError:
-                start = chunk.find("{", start + 1)
-                continue
-            if isinstance(value, dict):
-                found.append(value)
-            start = chunk.find("{", end)
-    return found
-
-
-def _head(text: str, width: int = 80) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
+    return json_values(text, lenient=True, lists=True, text_after_fences=False)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -21,7 +20,8 @@ from darec.lane.preference_answer import PreferenceAnswer
 from darec.lane.preference_report import PreferenceReport
 from darec.llm import EndpointUnreachableError, GenerationError, GenerationOptions, LLMBackend, ModelNotFoundError
 from darec.profiles.profile_failure import ProfileFailure
-from darec.utils.io import atomic_write, ensure_writable_dir
+from darec.utils.io import ensure_writable_dir
+from darec.utils.jsonl import JsonlJournal, replace_jsonl
 
 __all__ = ["PREFERENCE_TEMPLATE", "PreferenceExtractor"]
 
@@ -221,7 +221,7 @@ class PreferenceExtractor:
             disable=not self.progress, dynamic_ncols=True,
         )  # fmt: skip
         try:
-            with bar, self._journal(out) as journal:
+            with bar, JsonlJournal.open(out, logger=log) as journal:
                 for round_ in range(self.max_rounds):
                     if not pending:
                         break
@@ -246,12 +246,11 @@ class PreferenceExtractor:
                                 "user": raw[u], "id": u, "key": self.key, "preferences": list(parsed.preferences),
                                 "raw": answer, "prompt_sha256": digests[u],
                             }  # fmt: skip
-                            journal.write(json.dumps(record, ensure_ascii=False) + "\n")
+                            journal.write(record)
                             last.pop(u, None)
                             report.written += 1
                             bar.update(1)
-                        journal.flush()
-                        os.fsync(journal.fileno())
+                        journal.sync()
                         if again:
                             bar.set_postfix_str(f"to retry: {len(again)}")
                     pending = again
@@ -313,31 +312,8 @@ class PreferenceExtractor:
                 done.add(u)
         return done
 
-    @staticmethod
-    @contextlib.contextmanager
-    def _journal(out: Path) -> Iterator[IO[str]]:
-        """``out``, opened for appending; a last line cut by a kill is closed first."""
-        cut = False
-        if out.is_file() and out.stat().st_size > 0:
-            with open(out, "rb") as handle:
-                handle.seek(-1, os.SEEK_END)
-                cut = handle.read(1) != b"\n"
-            if cut:
-                log.warning("%s ends in a half-written line (a killed run?); it is closed and ignored", out)
-        with open(out, "a", encoding="utf-8", newline="\n") as handle:
-            if cut:
-                handle.write("\n")
-            yield handle
-
     def _write_failures(self, out: Path, report: PreferenceReport) -> None:
-        path = self.failed_path(out)
-        if report.failed:
-            with atomic_write(path, "w", encoding="utf-8") as handle:
-                for failure in report.failed:
-                    handle.write(json.dumps({**failure.as_dict(), "key": self.key}, ensure_ascii=False) + "\n")
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
+        replace_jsonl(self.failed_path(out), [{**failure.as_dict(), "key": self.key} for failure in report.failed])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(m={self.m}, max_rounds={self.max_rounds}, model={self.model!r}, key={self.key!r})"

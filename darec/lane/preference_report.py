@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from darec.profiles.profile_failure import ProfileFailure
+from darec.profiles.profile_report import RunOutcome
 
 __all__ = ["PreferenceReport"]
 
 
 @dataclasses.dataclass
-class PreferenceReport:
+class PreferenceReport(RunOutcome):
     """The outcome of an extraction: preferences written, found in the file already, or not parsed.
 
     Args:
@@ -47,17 +48,9 @@ class PreferenceReport:
         """The internal ids of the users whose preferences could not be parsed, ascending."""
         return sorted(failure.id for failure in self.failed)
 
-    @property
-    def complete(self) -> bool:
-        """Whether every requested user has preferences in the file."""
-        return self.written + self.skipped == self.requested and not self.failed
-
     def as_dict(self) -> dict[str, Any]:
         """The report as a JSON-able dict."""
-        out = dataclasses.asdict(self)
-        out["path"] = str(self.path)
-        out["unparsed"] = self.unparsed
-        return out
+        return self._json_dict(unparsed=self.unparsed)
 
     def __str__(self) -> str:
         return (

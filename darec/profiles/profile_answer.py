@@ -8,10 +8,12 @@ import re
 from typing import Any
 
 from darec.profiles.errors import ProfileParseError
+from darec.utils.llm_json import LENIENT as _LENIENT
+from darec.utils.llm_json import head as _head
+from darec.utils.llm_json import json_values
 
 __all__ = ["ProfileAnswer"]
 
-_FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
 #: The opening of an answer object, up to the summary string's first character.
 _OPENING = re.compile(r'\{\s*"summary"\s*:\s*"', re.IGNORECASE)
 _CLOSING = re.compile(r'\s*(?:\}|$|,\s*"[^"\n]*(?:"\s*:|$))')  # what may follow the closing quote of a string
@@ -19,7 +21,6 @@ _REASONING = re.compile(r'\s*,\s*"reasoning"\s*:\s*"', re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 _PLACEHOLDER = re.compile(r"<[^<>\n]{1,40}>|\[[a-z][a-z _-]{0,30}\]")  # "<the profile>", "[genre]": the template echoed
 _LIST_NUMBER = re.compile(r"\s+\d+[.)]$")
-_LENIENT = json.JSONDecoder(strict=False)  # a model may put a raw newline inside a string
 
 #: A summary of at least this many words is degenerate when fewer than half of its word
 #: trigrams are distinct (a model stuck in a loop: "Comedy, Comedy, Comedy, ...").
@@ -205,31 +206,4 @@ def _opened(text: str) -> tuple[str, bool, str] | None:
 
 def _objects(text: str) -> list[dict[str, Any]]:
     """Every JSON object in ``text``: fenced ones first, then the whole text, then ones embedded in prose."""
-    decoder = json.JSONDecoder()
-    found: list[dict[str, Any]] = []
-    chunks = [match.group(1) for match in _FENCE.finditer(text)] + [text]
-    for chunk in chunks:
-        chunk = chunk.strip()
-        try:
-            whole = json.loads(chunk)
-        except json.JSONDecodeError:
-            whole = None
-        if isinstance(whole, dict):
-            found.append(whole)
-            continue
-        start = chunk.find("{")
-        while start != -1:
-            try:
-                value, end = decoder.raw_decode(chunk, start)
-            except json.JSONDecodeError:
-                start = chunk.find("{", start + 1)
-                continue
-            if isinstance(value, dict):
-                found.append(value)
-            start = chunk.find("{", end)
-    return found
-
-
-def _head(text: str, width: int = 80) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
+    return json_values(text)

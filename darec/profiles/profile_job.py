@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -32,6 +31,7 @@ from darec.profiles.profile_prompts import ProfilePrompts
 from darec.profiles.profile_report import ProfileReport
 from darec.profiles.profile_source import ProfileSource
 from darec.utils.io import atomic_write, ensure_writable_dir
+from darec.utils.jsonl import JsonlJournal, replace_jsonl
 
 __all__ = ["PREFILL", "ProfileJob"]
 
@@ -250,7 +250,7 @@ class ProfileJob:
             disable=not self.progress, dynamic_ncols=True,
         )  # fmt: skip
         try:
-            with bar, self._journal() as journal:
+            with bar, JsonlJournal.open(self.out, logger=log) as journal:
                 for attempt in range(self.max_retries + 1):
                     if not pending:
                         break
@@ -270,12 +270,11 @@ class ProfileJob:
                                 last[k] = (str(err), answer)
                                 again.append(k)
                                 continue
-                            journal.write(self._line(k, parsed, answer, digests[k]))
+                            journal.write(self._record(k, parsed, answer, digests[k]))
                             last.pop(k, None)
                             report.written += 1
                             bar.update(1)
-                        journal.flush()
-                        os.fsync(journal.fileno())
+                        journal.sync()
                         if again:
                             bar.set_postfix_str(f"to retry: {len(again)}")
                     pending = again
@@ -339,8 +338,8 @@ class ProfileJob:
             else:
                 warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
 
-    def _line(self, k: int, answer: ProfileAnswer, raw: str, digest: str) -> str:
-        record = {
+    def _record(self, k: int, answer: ProfileAnswer, raw: str, digest: str) -> dict[str, Any]:
+        return {
             "entity": self.entity,
             "id": k,
             "raw_id": self.source.raw_id(self.entity, k),
@@ -350,7 +349,6 @@ class ProfileJob:
             "raw": raw,
             "prompt_sha256": digest,
         }
-        return json.dumps(record, ensure_ascii=False) + "\n"
 
     def _already_written(self, digests: Mapping[int, str]) -> set[int]:
         """The targets whose profile is in the file with this key, this prompt and this raw id."""
@@ -368,30 +366,8 @@ class ProfileJob:
             done.add(k)
         return done
 
-    @contextlib.contextmanager
-    def _journal(self) -> Iterator[IO[str]]:
-        """The profile file, opened for appending; a last line cut by a kill is closed first."""
-        if self.out.is_file() and self.out.stat().st_size > 0:
-            with open(self.out, "rb") as handle:
-                handle.seek(-1, os.SEEK_END)
-                cut = handle.read(1) != b"\n"
-            if cut:
-                log.warning("%s ends in a half-written line (a killed run?); it is closed and ignored", self.out)
-        else:
-            cut = False
-        with open(self.out, "a", encoding="utf-8", newline="\n") as handle:
-            if cut:
-                handle.write("\n")
-            yield handle
-
     def _finish(self, report: ProfileReport) -> None:
-        if report.failed:
-            with atomic_write(self.failed_path, "w", encoding="utf-8") as handle:
-                for failure in report.failed:
-                    handle.write(json.dumps({**failure.as_dict(), "key": self.key}, ensure_ascii=False) + "\n")
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self.failed_path)
+        replace_jsonl(self.failed_path, [{**failure.as_dict(), "key": self.key} for failure in report.failed])
         summary = {
             **report.as_dict(),
             "failed": [failure.id for failure in report.failed],

@@ -8,11 +8,37 @@ from typing import Any
 
 from darec.profiles.profile_failure import ProfileFailure
 
-__all__ = ["ProfileReport"]
+__all__ = ["ProfileReport", "RunOutcome"]
+
+
+class RunOutcome:
+    """What the reports of resumable LLM runs share (:class:`ProfileReport`, :class:`~darec.lane.PreferenceReport`).
+
+    A base of dataclasses with the fields ``path``, ``requested``, ``written``, ``skipped`` and
+    ``failed``; it declares no fields of its own.
+    """
+
+    path: Path
+    requested: int
+    written: int
+    skipped: int
+    failed: list[ProfileFailure]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every requested user (or item) has its result in the file."""
+        return self.written + self.skipped == self.requested and not self.failed
+
+    def _json_dict(self, **extra: Any) -> dict[str, Any]:
+        """The dataclass's fields as a JSON-able dict (``path`` as a string), with ``extra`` added."""
+        out = dataclasses.asdict(self)  # type: ignore[call-overload]
+        out["path"] = str(self.path)
+        out.update(extra)
+        return out
 
 
 @dataclasses.dataclass
-class ProfileReport:
+class ProfileReport(RunOutcome):
     """The outcome of a run: how many profiles were written, found in the file already, or failed.
 
     Args:
@@ -42,17 +68,9 @@ class ProfileReport:
     truncated: list[int] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
 
-    @property
-    def complete(self) -> bool:
-        """Whether every requested entity has its profile in the file."""
-        return self.written + self.skipped == self.requested and not self.failed
-
     def as_dict(self) -> dict[str, Any]:
         """The report as a JSON-able dict (the run's ``*.summary.json``)."""
-        out = dataclasses.asdict(self)
-        out["path"] = str(self.path)
-        out["complete"] = self.complete
-        return out
+        return self._json_dict(complete=self.complete)
 
     def __str__(self) -> str:
         return (

@@ -9,7 +9,6 @@ more than once (preferences written again after the template changed): the **las
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from darec.data.readers._common import read_text
+from darec.utils.jsonl import last_records, loads_object
 
 __all__ = ["read_preference_records", "read_preferences"]
 
@@ -40,18 +40,12 @@ def read_preference_records(path: str | os.PathLike[str], *, key: str | None = N
         raise FileNotFoundError(
             f"no preference file at {path}; write one with darec.lane.PreferenceExtractor (see the LANE tutorial)"
         )
-    records: dict[str, dict[str, Any]] = {}
-    bad: list[int] = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = _record(line)
-        if record is None:
-            bad.append(number)
-            continue
-        if key is not None and record.get("key") != key:
-            continue
-        records[str(record["user"])] = record
+    records, bad = last_records(
+        read_text(path),
+        _record,
+        lambda record: str(record["user"]),
+        lambda record: key is None or record.get("key") == key,
+    )
     if bad:
         warnings.warn(
             f"{path}: skipped {len(bad)} line(s) that are not complete preference lists (first: line {bad[0]}); "
@@ -134,11 +128,8 @@ def read_preferences(
 
 
 def _record(line: str) -> dict[str, Any] | None:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(record, dict):
+    record = loads_object(line)
+    if record is None:
         return None
     user, prefs = record.get("user"), record.get("preferences")
     if not isinstance(user, str | int) or isinstance(user, bool):

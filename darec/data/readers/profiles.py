@@ -9,13 +9,13 @@ once (a profile written again after the template changed): the **last** line win
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 from darec.data.readers._common import read_text
+from darec.utils.jsonl import last_records, loads_object
 
 __all__ = ["read_profiles"]
 
@@ -58,18 +58,12 @@ def read_profiles(path: str | os.PathLike[str], entity: str, *, key: str | None 
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"no profile file at {path}")
-    records: dict[int, dict[str, Any]] = {}
-    bad: list[int] = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = _record(line)
-        if record is None:
-            bad.append(number)
-            continue
-        if record.get("entity", entity) != entity or (key is not None and record.get("key") != key):
-            continue
-        records[int(record["id"])] = record
+    records, bad = last_records(
+        read_text(path),
+        _record,
+        lambda record: int(record["id"]),
+        lambda record: record.get("entity", entity) == entity and (key is None or record.get("key") == key),
+    )
     if bad:
         warnings.warn(
             f"{path}: skipped {len(bad)} line(s) that are not complete profiles (first: line {bad[0]}); "
@@ -81,11 +75,8 @@ def read_profiles(path: str | os.PathLike[str], entity: str, *, key: str | None 
 
 
 def _record(line: str) -> dict[str, Any] | None:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(record, dict):
+    record = loads_object(line)
+    if record is None:
         return None
     ident, summary = record.get("id"), record.get("summary")
     if isinstance(ident, bool) or not isinstance(ident, int) or ident < 0:
