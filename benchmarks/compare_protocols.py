@@ -23,24 +23,15 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from report import group_name, load, mean_std  # benchmarks/report.py: the same grouping as its tables
+
 MPNET = "data.text_encoder=all-mpnet-base-v2"
-
-
-def load(paths: list[str]) -> list[dict[str, Any]]:
-    runs: list[dict[str, Any]] = []
-    for path in paths:
-        runs.extend(json.loads(Path(path).read_text()))
-    return runs
-
-
-def name(run: dict[str, Any]) -> str:
-    return run["config"] + ("" if not run.get("overrides") else " [" + ", ".join(run["overrides"]) + "]")
 
 
 def groups_of(runs: list[dict[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
     out: dict[str, dict[int, dict[str, Any]]] = {}
     for run in runs:
-        out.setdefault(name(run), {})[run["seed"]] = run
+        out.setdefault(group_name(run), {})[run["seed"]] = run
     return out
 
 
@@ -50,10 +41,6 @@ def epochs_to(run: dict[str, Any], fraction: float = 0.99) -> int | None:
         return None
     best = max(point[1] for point in curve)
     return next(int(point[0]) + 1 for point in curve if point[1] >= fraction * best)
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
 def paired(base: dict[int, dict], cand: dict[int, dict], key: str) -> dict[str, Any] | None:
