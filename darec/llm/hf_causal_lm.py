@@ -278,7 +278,7 @@ class HFCausalLM:
         Args:
             prompts (Sequence[str]): the user prompts.
             **options: ``max_new_tokens``, ``temperature``, ``top_p``, ``seed``, ``system``,
-                ``response_prefix``.
+                ``response_prefix``, ``repetition_penalty``.
 
         Returns:
             The answers, without the prompt and special tokens, stripped of surrounding whitespace;
@@ -331,6 +331,8 @@ class HFCausalLM:
             eos_token_id=self._eos_ids or None,
             bos_token_id=self.model.generation_config.bos_token_id,
         )
+        if settings.repetition_penalty != 1.0:
+            config.repetition_penalty = float(settings.repetition_penalty)
         if not settings.greedy:
             config.temperature = settings.temperature
             config.top_p = settings.top_p

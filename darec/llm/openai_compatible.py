@@ -181,6 +181,7 @@ class OpenAICompatible:
         self._reached = False  # set once the server has answered anything: later connection errors are transient
         self._jitter = random.Random()
         self._warned_prefix = False
+        self._warned_penalty = False
         self.stats = {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
 
     @property
@@ -300,7 +301,8 @@ class OpenAICompatible:
 
         ``max_new_tokens`` is sent as ``max_tokens``; ``seed`` as ``seed`` (servers that support it
         make sampling reproducible). ``response_prefix`` is ignored (a :class:`UserWarning` says so
-        once per backend): the answers are what the model wrote, without the prefix.
+        once per backend): the answers are what the model wrote, without the prefix. So is a
+        ``repetition_penalty`` other than ``1`` (the chat API has no such field).
 
         Raises:
             TypeError: an unknown option, or a prompt that is not a string.
@@ -318,6 +320,14 @@ class OpenAICompatible:
             warnings.warn(
                 f"OpenAICompatible cannot prefill the answer through a chat API: response_prefix "
                 f"{settings.response_prefix!r} is ignored and the answers are the model's own",
+                UserWarning,
+                stacklevel=2,
+            )
+        if settings.repetition_penalty != 1.0 and not self._warned_penalty:
+            self._warned_penalty = True
+            warnings.warn(
+                f"OpenAICompatible sends no repetition_penalty (the chat API has no such field): "
+                f"{settings.repetition_penalty!r} is ignored",
                 UserWarning,
                 stacklevel=2,
             )

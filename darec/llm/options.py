@@ -32,14 +32,19 @@ class GenerationOptions:
             :class:`~darec.llm.HFCausalLM` and :class:`~darec.llm.FakeLLM` do;
             :class:`~darec.llm.OpenAICompatible` cannot (a chat API takes whole messages), warns
             once and returns the model's own answers. (default: :obj:`None`)
+        repetition_penalty (float): divides the score of every token already in the prompt or the
+            answer (above ``1``; ``1`` is off), the classic guard against a small model looping
+            (``Children's, Children's, ...``). :class:`~darec.llm.HFCausalLM` honours it;
+            :class:`~darec.llm.OpenAICompatible` warns once and ignores it (the chat API has no such
+            field; servers differ in what they accept). (default: ``1.0``)
 
     Example:
         >>> GenerationOptions.from_kwargs(max_new_tokens=32).as_dict()
-        {'max_new_tokens': 32, 'temperature': 0.0, 'top_p': 1.0, 'seed': None, 'system': None, 'response_prefix': None}
+        {'max_new_tokens': 32, 'temperature': 0.0, 'top_p': 1.0, 'seed': None, 'system': None, 'response_prefix': None, 'repetition_penalty': 1.0}
         >>> GenerationOptions.from_kwargs(max_tokens=32)
         Traceback (most recent call last):
         ...
-        TypeError: unknown generation option 'max_tokens'; the options are max_new_tokens, temperature, top_p, seed, system, response_prefix
+        TypeError: unknown generation option 'max_tokens'; the options are max_new_tokens, temperature, top_p, seed, system, response_prefix, repetition_penalty
     """
 
     max_new_tokens: int = 256
@@ -48,6 +53,7 @@ class GenerationOptions:
     seed: int | None = None
     system: str | None = None
     response_prefix: str | None = None
+    repetition_penalty: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
@@ -62,6 +68,12 @@ class GenerationOptions:
             raise ValueError(f"system must be a string or None, got {type(self.system).__name__}")
         if self.response_prefix is not None and (not isinstance(self.response_prefix, str) or not self.response_prefix):
             raise ValueError(f"response_prefix must be a non-empty string or None, got {self.response_prefix!r}")
+        if (
+            not _is_number(self.repetition_penalty)
+            or not self.repetition_penalty > 0
+            or math.isinf(self.repetition_penalty)
+        ):
+            raise ValueError(f"repetition_penalty must be a finite number > 0 (1 is off), got {self.repetition_penalty!r}")
 
     @property
     def greedy(self) -> bool:

@@ -23,6 +23,10 @@ __all__ = ["build_parser", "main"]
 #: Exit statuses: 1 when some profiles failed, 2 for a bad argument or an unusable backend, 130 for Ctrl-C.
 EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT = 1, 2, 130
 
+#: The repetition penalty of ``--backend hf`` by default: without it SmolLM2-135M loops in about
+#: half of its greedy answers (32 MovieLens items: 17 usable answers at 1.0, 28 at 1.3).
+HF_REPETITION_PENALTY = 1.3
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``darec profiles``."""
@@ -59,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         help='start every answer with {"summary": " for the model, which continues it: JSON from small models '
         "(default: on for --backend hf and fake, off for openai, whose chat API cannot prefill)",
     )
+    parser.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=None,
+        help="divide the scores of tokens already written by this (1 is off): a guard against small models looping "
+        "(default: 1.3 for --backend hf, 1 otherwise; the openai backend ignores it)",
+    )
     parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default: 0)")
     parser.add_argument("--seed", type=int, default=None, help="seed of sampling")
     parser.add_argument("--max-retries", type=int, default=2, help="further attempts for unusable answers (default: 2)")
@@ -80,6 +91,12 @@ def _fake_answer(prompt: str) -> str:
 
 def _prefill(args: argparse.Namespace) -> bool:
     return args.backend != "openai" if args.prefill is None else bool(args.prefill)
+
+
+def _repetition_penalty(args: argparse.Namespace) -> float:
+    if args.repetition_penalty is not None:
+        return float(args.repetition_penalty)
+    return HF_REPETITION_PENALTY if args.backend == "hf" else 1.0
 
 
 def _backend(args: argparse.Namespace) -> Any:
@@ -116,7 +133,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prompts = (
             ProfilePrompts.from_file(args.template, args.entity, **settings) if args.template else ProfilePrompts(**settings)
         )
-        options = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "seed": args.seed, "system": args.system}
+        options = {
+            "max_new_tokens": args.max_new_tokens,
+            "temperature": args.temperature,
+            "seed": args.seed,
+            "system": args.system,
+        }
+        options["repetition_penalty"] = _repetition_penalty(args)
         source = ProfileSource.load(args.data)
         backend = _backend(args)
         job = ProfileJob(

@@ -203,6 +203,8 @@ class ProfileJob:
         options = self.options.as_dict()
         if options["response_prefix"] is None:
             del options["response_prefix"]  # keys of runs without a prefix stay as they were before the option
+        if options["repetition_penalty"] == 1.0:
+            del options["repetition_penalty"]  # likewise for runs without a repetition penalty
         return options
 
     # -- files -------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def test_prompts_and_options_are_recorded():
     llm.generate(["p1", "p2"], max_new_tokens=5, system="sys")
     llm.choice_logits("q", ["Yes", "No"])
     assert llm.prompts == ["p1", "p2", "q"]
-    assert llm.calls[0]["options"] == {"max_new_tokens": 5, "temperature": 0.0, "top_p": 1.0, "seed": None, "system": "sys", "response_prefix": None}
+    assert llm.calls[0]["options"] == {"max_new_tokens": 5, "temperature": 0.0, "top_p": 1.0, "seed": None, "system": "sys", "response_prefix": None, "repetition_penalty": 1.0}
     assert llm.calls[1] == {"prompt": "q", "options": ["Yes", "No"]}
 
 

@@ -56,6 +56,22 @@ def test_greedy_by_default_and_seeded_sampling_reproduces(llm):
     assert first != llm.generate(PROMPTS, max_new_tokens=8)  # sampling really sampled
 
 
+def test_a_repetition_penalty_reaches_generation_and_stops_repeats(llm, monkeypatch):
+    configs = []
+    original = llm.model.generate
+    monkeypatch.setattr(llm.model, "generate", lambda **kw: configs.append(kw["generation_config"]) or original(**kw))
+    plain = llm.generate(PROMPTS, max_new_tokens=12)
+    assert configs[-1].repetition_penalty in (None, 1.0)
+    penalised = llm.generate(PROMPTS, max_new_tokens=12, repetition_penalty=50.0)
+    assert configs[-1].repetition_penalty == 50.0
+    tokens = [llm.tokenizer(answer, add_special_tokens=False)["input_ids"] for answer in penalised]
+
+    def repeats(ids):
+        return len(ids) - len(set(ids))
+
+    assert sum(map(repeats, tokens)) < sum(repeats(llm.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in plain)
+
+
 def test_chat_template_wraps_each_prompt_with_the_system_prompt(llm, monkeypatch):
     assert llm.chat
     assert llm.render("old film", system="one two") == (

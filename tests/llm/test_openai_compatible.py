@@ -166,6 +166,16 @@ def test_a_response_prefix_is_ignored_with_one_warning(stub):
     assert all(body["messages"][-1]["role"] == "user" and "summary" not in json.dumps(body) for body in stub.bodies)
 
 
+def test_a_repetition_penalty_is_not_sent_and_warns_once(stub):
+    llm = _backend(stub)
+    assert llm.generate(["the movie"], repetition_penalty=1.0) == ["echo: the movie"]  # off: no warning
+    with pytest.warns(UserWarning, match="no repetition_penalty") as caught:
+        llm.generate(["the movie"], repetition_penalty=1.3)
+        llm.generate(["again"], repetition_penalty=1.3)
+    assert len(caught) == 1
+    assert all("repetition" not in json.dumps(body) for body in stub.bodies)
+
+
 def test_order_is_kept_under_bounded_concurrency(stub):
     llm = _backend(stub, max_concurrency=3)
     delays = [0.3, 0.0, 0.2, 0.0, 0.1, 0.0, 0.25, 0.05]  # later prompts finish first

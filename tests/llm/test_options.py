@@ -16,6 +16,7 @@ def test_defaults_and_dict():
         "seed": None,
         "system": None,
         "response_prefix": None,
+        "repetition_penalty": 1.0,
     }
     assert not GenerationOptions(temperature=0.8).greedy
 
@@ -32,6 +33,9 @@ def test_defaults_and_dict():
         ({"system": 3}, "system"),
         ({"response_prefix": ""}, "response_prefix"),
         ({"response_prefix": 1}, "response_prefix"),
+        ({"repetition_penalty": 0}, "repetition_penalty"),
+        ({"repetition_penalty": float("inf")}, "repetition_penalty"),
+        ({"repetition_penalty": True}, "repetition_penalty"),
     ],
 )
 def test_bad_values_are_refused(kwargs, message):

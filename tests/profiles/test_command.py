@@ -69,6 +69,26 @@ def test_prefill_is_on_by_default_for_hf_and_the_flags_switch_it(tmp_path, capsy
     assert json.loads((tmp_path / "items.summary.json").read_text())["key"] != summary["key"]
 
 
+def test_the_repetition_penalty_is_on_for_hf_by_default_and_part_of_the_key(tmp_path, capsys, monkeypatch):
+    import darec.llm
+    from darec.profiles.command import HF_REPETITION_PENALTY
+
+    monkeypatch.setattr(darec.llm, "HFCausalLM", RecordingHF)
+    split, out = _split(tmp_path), tmp_path / "items.jsonl"
+    args = ["--data", str(split), "--entity", "item", "--backend", "hf", "--out", str(out), "--no-progress", "--limit", "2"]
+    assert main(args) == 0
+    assert RecordingHF.made[-1].calls[0]["options"]["repetition_penalty"] == HF_REPETITION_PENALTY > 1
+    key = json.loads((tmp_path / "items.summary.json").read_text())["key"]
+    assert main([*args, "--repetition-penalty", str(HF_REPETITION_PENALTY)]) == 0
+    assert "0 written, 2 skipped" in capsys.readouterr().out  # the same settings: the same key
+    assert main([*args, "--repetition-penalty", "1"]) == 0
+    assert RecordingHF.made[-1].calls[0]["options"]["repetition_penalty"] == 1.0
+    assert json.loads((tmp_path / "items.summary.json").read_text())["key"] != key
+    assert main([*args[:5], "fake", *args[6:], "--out", str(tmp_path / "f.jsonl")]) == 0
+    summary = json.loads((tmp_path / "f.summary.json").read_text())
+    assert summary["options"]["repetition_penalty"] == 1.0  # off for the other backends
+
+
 def test_the_fake_backend_follows_the_prefill_flag(tmp_path, capsys):
     split, out = _split(tmp_path), tmp_path / "users.jsonl"
     args = ["--data", str(split), "--entity", "user", "--backend", "fake", "--out", str(out), "--no-progress"]
