@@ -209,9 +209,7 @@ class CoTExplainer:
         prompts = [self.prompt(*request) for request in requests]
         if not prompts:
             return []
-        options = self.options.as_dict()
-        if options.get("response_prefix") is None:
-            options.pop("response_prefix", None)  # backends of one's own need not know the option
+        options = self.options.as_kwargs()  # backends of one's own need not know the newer options
         answers = self.llm.generate(prompts, **options)
         return [self.parse(answer, len(request[1])) for answer, request in zip(answers, requests)]
 

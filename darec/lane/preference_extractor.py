@@ -151,7 +151,7 @@ class PreferenceExtractor:
             "m": self.m,
             "max_titles": self.max_titles,
             "model": self.model,
-            "options": self.options.as_dict(),
+            "options": self.options.as_kwargs(),
         }
         self.key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
         self.report = PreferenceReport(Path(), self.key)
@@ -267,9 +267,7 @@ class PreferenceExtractor:
         return report
 
     def _options(self, round_: int) -> dict[str, Any]:
-        options = self.options.as_dict()
-        if options.get("response_prefix") is None:
-            options.pop("response_prefix", None)
+        options = self.options.as_kwargs()  # backends of one's own need not know the newer options
         if round_ == 0:
             return options
         options["seed"] = (self.options.seed or 0) + round_

@@ -96,6 +96,29 @@ class GenerationOptions:
         """The options as a plain dict, in field order."""
         return dataclasses.asdict(self)
 
+    def as_kwargs(self) -> dict[str, Any]:
+        """:meth:`as_dict` without the options added later that are switched off.
+
+        ``response_prefix=None`` and ``repetition_penalty=1.0`` are left out: a backend of one's
+        own written before they existed still accepts the options, and cache keys hashed from this
+        dict stay those of files written before them.
+
+        Example:
+            >>> GenerationOptions(max_new_tokens=8).as_kwargs()
+            {'max_new_tokens': 8, 'temperature': 0.0, 'top_p': 1.0, 'seed': None, 'system': None}
+            >>> GenerationOptions(repetition_penalty=1.3).as_kwargs()["repetition_penalty"]
+            1.3
+        """
+        options = self.as_dict()
+        for name, off in _ADDED_OFF.items():
+            if options[name] == off:
+                del options[name]
+        return options
+
+
+#: Options added after the first release, with the value that switches them off (see ``as_kwargs``).
+_ADDED_OFF: dict[str, Any] = {"response_prefix": None, "repetition_penalty": 1.0}
+
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)

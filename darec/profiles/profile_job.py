@@ -200,12 +200,7 @@ class ProfileJob:
         self.report = ProfileReport(entity, self.out, self.key)
 
     def _key_options(self) -> dict[str, Any]:
-        options = self.options.as_dict()
-        if options["response_prefix"] is None:
-            del options["response_prefix"]  # keys of runs without a prefix stay as they were before the option
-        if options["repetition_penalty"] == 1.0:
-            del options["repetition_penalty"]  # likewise for runs without a repetition penalty
-        return options
+        return self.options.as_kwargs()  # keys of runs without the newer options stay as they were
 
     # -- files -------------------------------------------------------------------------------
     @property
