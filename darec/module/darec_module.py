@@ -126,7 +126,9 @@ class DaRecModule(Checkpointing, Ranking, StepViewsBuilder, DataBinding, L.Light
             method). (default: :obj:`False`)
         score_with (str): ``"backbone"`` scores with :math:`\langle e^C_u, e^C_i\rangle`;
             ``"disentangled"`` with the concatenation of the CF shared and specific parts (OPEN
-            point of the method). (default: :obj:`"backbone"`)
+            point of the method), which the BPR loss then trains as well (the heads are a row-wise
+            MLP, so this is the score of the whole model, not a read-out of a backbone trained
+            without them). (default: :obj:`"backbone"`)
         lr_schedule (str): ``"constant"`` or ``"cosine"``: after the warm-up, the learning rate
             stays at ``lr`` or decays along a half cosine to ``lr * lr_min_ratio`` at the trainer's
             last epoch (``max_epochs``); stepped once per epoch through Lightning's scheduler
@@ -298,7 +300,13 @@ class DaRecModule(Checkpointing, Ranking, StepViewsBuilder, DataBinding, L.Light
         emb, masked = self._training_propagation()
         rows = torch.cat([users, pos + self.num_users, neg + self.num_users])  # node ids of the batch
         # One index_select (its backward is a scatter-add; advanced indexing's sorts the indices):
-        eu, ep, en = emb.index_select(0, rows).split(len(users))
+        scored = emb.index_select(0, rows)
+        if self.hparams.score_with == "disentangled":  # the ranking loss trains the vectors that score
+            if self.heads is None:
+                raise RuntimeError("score_with='disentangled' needs the disentangling heads")
+            shared, specific = self.heads["cf"](scored)
+            scored = torch.cat([shared, specific], dim=-1)
+        eu, ep, en = scored.split(len(users))
         bpr = self.bpr((eu * ep).sum(-1), (eu * en).sum(-1))
         loss = bpr
         logs = {"train/bpr": bpr}

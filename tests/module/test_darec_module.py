@@ -367,6 +367,26 @@ def test_alpha_builds_four_heads_and_logs_regularisers(disentangled):
     assert head_params <= optimised
 
 
+def test_disentangled_scores_are_what_the_bpr_loss_trains(disentangled):
+    model = disentangled["model"]
+    seen = []
+    hook = model.bpr.register_forward_hook(lambda module, inputs, output: seen.append(inputs))
+    try:
+        users, pos, neg = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([3, 4, 0])
+        model.training_step({"user": users, "pos": pos, "neg": neg}, 0)
+    finally:
+        hook.remove()
+    positive, negative = seen[0]
+    with torch.no_grad():
+        emb = model()  # the scoring embeddings: concatenated shared and specific CF parts
+    torch.testing.assert_close(positive.detach(), (emb[users] * emb[pos + NUM_USERS]).sum(-1))
+    torch.testing.assert_close(negative.detach(), (emb[users] * emb[neg + NUM_USERS]).sum(-1))
+    model.zero_grad()
+    (negative - positive).sum().backward()
+    assert model.heads["cf"].weight1.grad.abs().sum() > 0  # the ranking loss reaches the CF heads
+    model.zero_grad()
+
+
 def test_text_embeddings_are_non_persistent_buffers(disentangled):
     model = disentangled["model"]
     user_path, item_path = disentangled["dm"].user_embeddings_path, disentangled["dm"].item_embeddings_path
