@@ -303,7 +303,12 @@ class HFCausalLM:
             for first in range(0, len(order), self.max_batch_size):
                 batch = order[first : first + self.max_batch_size]
                 input_ids, attention_mask = self._padded([encoded[i] for i in batch])
-                output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+                output = self.model.generate(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    generation_config=config,
+                    logits_processor=self._answer_penalty(settings, input_ids.shape[1]),
+                )
                 new = output[:, input_ids.shape[1] :].cpu()
                 for row, i in enumerate(batch):
                     tokens = self._until_eos(new[row])
@@ -331,13 +336,26 @@ class HFCausalLM:
             eos_token_id=self._eos_ids or None,
             bos_token_id=self.model.generation_config.bos_token_id,
         )
-        if settings.repetition_penalty != 1.0:
-            config.repetition_penalty = float(settings.repetition_penalty)
         if not settings.greedy:
             config.temperature = settings.temperature
             config.top_p = settings.top_p
             config.top_k = 0  # only top_p filters, as for the OpenAI-compatible backend
         return config
+
+    @staticmethod
+    def _answer_penalty(settings: GenerationOptions, prompt_width: int) -> Any:
+        """The repetition penalty on the answer's tokens only (transformers' own also penalises
+        every prompt token, which drives a small model away from the titles and genres it is asked
+        to describe)."""
+        transformers = require("transformers", "HFCausalLM")
+        processors = transformers.LogitsProcessorList()
+        if settings.repetition_penalty != 1.0:
+            processors.append(
+                transformers.RepetitionPenaltyLogitsProcessor(
+                    float(settings.repetition_penalty), prompt_ignore_length=prompt_width
+                )
+            )
+        return processors
 
     @contextlib.contextmanager
     def _threads(self):

@@ -32,9 +32,10 @@ class GenerationOptions:
             :class:`~darec.llm.HFCausalLM` and :class:`~darec.llm.FakeLLM` do;
             :class:`~darec.llm.OpenAICompatible` cannot (a chat API takes whole messages), warns
             once and returns the model's own answers. (default: :obj:`None`)
-        repetition_penalty (float): divides the score of every token already in the prompt or the
-            answer (above ``1``; ``1`` is off), the classic guard against a small model looping
-            (``Children's, Children's, ...``). :class:`~darec.llm.HFCausalLM` honours it;
+        repetition_penalty (float): divides the score of every token the answer already holds
+            (above ``1``; ``1`` is off), the classic guard against a small model looping
+            (``Children's, Children's, ...``). Only the answer's own tokens count, not the prompt's
+            nor the ``response_prefix``: the titles and genres a prompt asks about stay free to copy. :class:`~darec.llm.HFCausalLM` honours it;
             :class:`~darec.llm.OpenAICompatible` warns once and ignores it (the chat API has no such
             field; servers differ in what they accept). (default: ``1.0``)
 
