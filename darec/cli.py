@@ -8,10 +8,13 @@ Examples::
     darec predict --config examples/configs/ml100k_lightgcn.yaml --ckpt_path path/to/best.ckpt
     darec fit --config examples/configs/ml100k_sasrec.yaml        # next-item (sequential) recommendation
     darec profiles --data ml100k --entity user --backend hf --model smollm2 --out users.jsonl
+    darec preferences --data ml100k --backend hf --model smollm2 --out lane/ml100k_preferences.jsonl
     darec explain --config run/config.yaml --ckpt best.ckpt --user 13 --top-k 5 --backend hf --out out.jsonl
 
-``darec profiles`` is a plain command of its own (:mod:`darec.profiles.command`), not a
-LightningCLI subcommand: it writes user or item profiles with a language model.
+``darec profiles`` (:mod:`darec.profiles.command`), ``darec preferences``
+(:mod:`darec.lane.preferences_command`) and ``darec explain`` (:mod:`darec.lane.command`) are plain
+commands of their own, not LightningCLI subcommands: they write user or item profiles, extract
+LANE's user preferences, and explain a LANE checkpoint's recommendations with a language model.
 """
 
 from __future__ import annotations
@@ -334,6 +337,7 @@ def main() -> None:
     """Entry point of the ``darec`` console script.
 
     ``darec profiles ...`` (:mod:`darec.profiles.command`) writes profiles with a language model;
+    ``darec preferences ...`` (:mod:`darec.lane.preferences_command`) extracts LANE's user preferences;
     ``darec explain ...`` (:mod:`darec.lane.command`) explains a LANE checkpoint's recommendations;
     every other subcommand goes to LightningCLI.
     """
@@ -342,6 +346,10 @@ def main() -> None:
         from darec.profiles.command import main as profiles_main
 
         raise SystemExit(profiles_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["preferences"]:
+        from darec.lane.preferences_command import main as preferences_main
+
+        raise SystemExit(preferences_main(sys.argv[2:]))
     if sys.argv[1:2] == ["explain"]:
         from darec.lane.command import main as explain_main
 

@@ -13,8 +13,9 @@ their embeddings, and asks the LLM for a four-step explanation that uses the lea
 - :class:`CoTExplainer` (LN-4): the chain-of-thought prompt and its parser, which returns an
   :class:`Explanation` or an :class:`Unparsed`.
 
-The ``darec explain`` command (:mod:`darec.lane.command`) explains a trained checkpoint's
-recommendations from the shell. Any :mod:`darec.llm` backend works.
+The ``darec preferences`` command (:mod:`darec.lane.preferences_command`) extracts the
+preferences of every user, and ``darec explain`` (:mod:`darec.lane.command`) explains a trained
+checkpoint's recommendations, from the shell. Any :mod:`darec.llm` backend works.
 """
 
 from darec.lane.cot_explainer import CoTExplainer

@@ -92,21 +92,13 @@ def _weights(prompt: str) -> list[str]:
 
 
 def _backend(args: argparse.Namespace) -> tuple[Any, str]:
-    if args.backend == "fake":
-        from darec.llm import FakeLLM
+    """The backend of ``--backend`` and its label (:func:`darec.llm.make_backend`), e.g. ``"hf:smollm2"``."""
+    from darec.llm import make_backend
 
-        return FakeLLM(fake_answer), "fake"
-    if args.backend == "hf":
-        from darec.llm import HFCausalLM
-
-        name = args.model or "smollm2"
-        return HFCausalLM(name, num_threads=args.threads, progress=False), f"hf:{name}"
-    from darec.llm import OpenAICompatible
-
-    if not args.model:
-        raise ValueError("--backend openai needs --model: the name of the model the server serves")
-    backend = OpenAICompatible(args.model, args.base_url, api_key_env=args.api_key_env, progress=False)
-    return backend, f"openai:{args.model}@{getattr(backend, 'endpoint', args.base_url)}"
+    return make_backend(
+        args.backend, args.model, base_url=args.base_url, api_key_env=args.api_key_env, threads=args.threads,
+        fake=fake_answer,
+    )  # fmt: skip
 
 
 def load_data(config: str | os.PathLike[str], preferences: str | None = None) -> Any:

@@ -10,6 +10,9 @@ answers for yes/no style questions (:class:`ChoiceScorer`):
   llama.cpp's server, Ollama, ``transformers serve``), with retries and bounded concurrency;
 - :class:`FakeLLM`: scripted answers, for tests and documentation.
 
+:func:`make_backend` builds one of them from the options the shell commands share
+(``--backend hf|openai|fake``, ``--model``, ``--base-url`` ...) and labels it.
+
 This package imports nothing else from darec but :mod:`darec.utils`, so the data and the
 explanation code can both use it; ``transformers``, ``gguf``, ``peft`` and ``openai`` (the
 ``llm`` extra: ``pip install "darec[llm]"``) are imported only when a backend is built.
@@ -17,6 +20,7 @@ explanation code can both use it; ``transformers``, ``gguf``, ``peft`` and ``ope
 
 from darec.llm.backend import ChoiceScorer, LLMBackend
 from darec.llm.errors import EndpointUnreachableError, GenerationError, ModelNotFoundError, PromptTruncatedWarning
+from darec.llm.factory import make_backend
 from darec.llm.fake import FakeLLM
 from darec.llm.hf_causal_lm import HFCausalLM
 from darec.llm.openai_compatible import OpenAICompatible
@@ -38,5 +42,6 @@ __all__ = [
     "cached_smollm2",
     "check_prompts",
     "fetch_smollm2",
+    "make_backend",
     "smollm2_folder",
 ]

@@ -24,7 +24,7 @@ __all__ = ["build_parser", "main"]
 EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT = 1, 2, 130
 
 #: The repetition penalty of ``--backend hf`` by default: without it SmolLM2-135M loops in about
-#: half of its greedy answers (32 MovieLens items: 17 usable answers at 1.0, 28 at 1.3).
+#: half of its greedy answers (the first 32 MovieLens items: 17 usable answers at 1.0, 32 at 1.3).
 HF_REPETITION_PENALTY = 1.3
 
 
@@ -99,25 +99,22 @@ def _repetition_penalty(args: argparse.Namespace) -> float:
     return HF_REPETITION_PENALTY if args.backend == "hf" else 1.0
 
 
-def _backend(args: argparse.Namespace) -> Any:
-    if args.backend == "fake":
-        from darec.llm import FakeLLM
-        from darec.profiles.profile_job import PREFILL
+def _fake_continuation(prompt: str) -> str:
+    """The ``fake`` backend's answer after the prefill: what follows the prefix, as a prefilled model writes it."""
+    from darec.profiles.profile_job import PREFILL
 
-        if _prefill(args):  # the fake model writes what follows the prefix, as a real one would
-            return FakeLLM(lambda prompt: _fake_answer(prompt).removeprefix(PREFILL))
-        return FakeLLM(_fake_answer)
-    if args.backend == "hf":
-        from darec.llm import HFCausalLM
+    return _fake_answer(prompt).removeprefix(PREFILL)
 
-        return HFCausalLM(args.model or "smollm2", max_batch_size=args.batch_size, num_threads=args.threads, progress=False)
-    from darec.llm import OpenAICompatible
 
-    if not args.model:
-        raise ValueError("--backend openai needs --model: the name of the model the server serves")
-    return OpenAICompatible(
-        args.model, args.base_url, api_key_env=args.api_key_env, max_concurrency=args.batch_size, progress=False
-    )
+def _backend(args: argparse.Namespace) -> tuple[Any, str]:
+    """The backend of ``--backend`` and its label (:func:`darec.llm.make_backend`)."""
+    from darec.llm import make_backend
+
+    fake = _fake_continuation if _prefill(args) else _fake_answer
+    return make_backend(
+        args.backend, args.model, base_url=args.base_url, api_key_env=args.api_key_env, batch_size=args.batch_size,
+        threads=args.threads, fake=fake,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,9 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         options["repetition_penalty"] = _repetition_penalty(args)
         source = ProfileSource.load(args.data)
-        backend = _backend(args)
+        backend, label = _backend(args)
         job = ProfileJob(
-            backend, source, args.entity, args.out, prompts=prompts, options=options, model=_model_name(args, backend),
+            backend, source, args.entity, args.out, prompts=prompts, options=options, model=_model_name(args, label),
             batch_size=args.batch_size, max_retries=args.max_retries, limit=args.limit, prefill=_prefill(args),
             progress=not args.no_progress,
         )  # fmt: skip
@@ -167,9 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_FAILED if report.failed else 0
 
 
-def _model_name(args: argparse.Namespace, backend: Any) -> str:
-    if args.backend == "fake":
-        return "fake"
-    if args.backend == "hf":
-        return args.model or "smollm2"
-    return f"{args.model}@{getattr(backend, 'endpoint', args.base_url)}"
+def _model_name(args: argparse.Namespace, label: str) -> str:
+    """The model in the cache key: the backend's label without its kind (``"smollm2"``, ``"<model>@<endpoint>"``,
+    ``"fake"``), as the keys of files written before :func:`darec.llm.make_backend` hashed it."""
+    return label if args.backend == "fake" else label.split(":", 1)[1]

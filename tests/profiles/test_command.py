@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 from darec.data import read_profiles, write_split_dir
 from darec.llm import FakeLLM
@@ -87,6 +90,41 @@ def test_the_repetition_penalty_is_on_for_hf_by_default_and_part_of_the_key(tmp_
     assert main([*args[:5], "fake", *args[6:], "--out", str(tmp_path / "f.jsonl")]) == 0
     summary = json.loads((tmp_path / "f.summary.json").read_text())
     assert summary["options"]["repetition_penalty"] == 1.0  # off for the other backends
+
+
+def test_the_key_hashes_the_model_name_without_the_backend_kind(tmp_path, monkeypatch):
+    """The model in the key stays what it was before darec.llm.make_backend: "smollm2", not "hf:smollm2"."""
+    import darec.llm
+
+    monkeypatch.setattr(darec.llm, "HFCausalLM", RecordingHF)
+    split = _split(tmp_path)
+    args = ["--data", str(split), "--entity", "item", "--no-progress", "--limit", "1"]
+    for more, model in [
+        (["--backend", "hf"], "smollm2"),
+        (["--backend", "hf", "--model", "models/tiny"], "models/tiny"),
+        (["--backend", "fake"], "fake"),
+    ]:
+        out = tmp_path / f"{len(more)}-{model.replace('/', '_')}.jsonl"
+        assert main([*args, *more, "--out", str(out)]) == 0
+        assert json.loads(out.with_suffix(".summary.json").read_text())["model"] == model
+
+
+def test_the_key_of_an_openai_backend_names_the_model_and_the_endpoint(tmp_path):
+    pytest.importorskip("openai")
+    from tests.llm.test_openai_compatible import StubOpenAI
+
+    server = StubOpenAI()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        out = tmp_path / "items.jsonl"
+        args = ["--data", str(_split(tmp_path)), "--entity", "item", "--backend", "openai", "--model", "tiny",
+                "--base-url", server.base_url, "--out", str(out), "--no-progress", "--limit", "1", "--max-retries", "0"]  # fmt: skip
+        assert main(args) in (0, 1)  # the stub echoes the prompt: whether that parses does not matter here
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert json.loads((tmp_path / "items.summary.json").read_text())["model"] == f"tiny@{server.base_url}"
 
 
 def test_the_fake_backend_follows_the_prefill_flag(tmp_path, capsys):
