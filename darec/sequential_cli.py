@@ -5,6 +5,7 @@ Examples::
     darec fit --config examples/configs/ml100k_sasrec.yaml
     darec fit --config examples/configs/ml100k_sasrec_titles.yaml
     darec test --config examples/configs/ml100k_sasrec.yaml --ckpt_path path/to/best.ckpt
+    darec predict --config examples/configs/ml100k_sasrec.yaml --ckpt_path path/to/best.ckpt
 
 :func:`darec.cli.cli` hands a command to :class:`SequentialCLI` when its data module is a
 :class:`~darec.data.SequenceDataModule` (:func:`is_sequential_config`); the rest of the
@@ -23,7 +24,7 @@ from typing import Any
 import yaml
 from lightning.pytorch.cli import LightningArgumentParser
 
-from darec.callbacks import ResumableCheckpoint
+from darec.callbacks import PredictionWriter, ResumableCheckpoint
 from darec.cli import _DEFAULT_LOGGER, DaRecCLI
 from darec.data.datamodule import quiet_lightning_warnings
 from darec.data.sequence_datamodule import SequenceDataModule
@@ -39,6 +40,8 @@ class SequentialCLI(DaRecCLI):
       ``model.backbone.init_args.max_len`` are linked, never typed twice.
     - The checkpoint callback (``checkpoint.*``) keeps the best epoch by ``val/full/ndcg@10``
       and the last; ``fit`` ends with a test of the best checkpoint.
+    - A prediction writer (``prediction.*``) writes ``predictions.tsv`` in raw ids for ``predict``:
+      the top ``model.predict_k`` next items after each user's whole sequence.
     - A config whose ``model`` has a ``class_path`` (a subclass of
       :class:`~darec.module.SequentialModule`, e.g. :class:`~darec.lane.PreferenceAttentionFusion`)
       builds that class (:func:`sequential_cli` switches LightningCLI's subclass mode on for it);
@@ -56,6 +59,7 @@ class SequentialCLI(DaRecCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
+        parser.add_lightning_class_args(PredictionWriter, "prediction")
         parser.add_argument("--test_after_fit", type=bool, default=True, help="After fit, test the best checkpoint.")
         model = "model.init_args." if self.subclass_mode_model else "model."
         parser.link_arguments("data.num_items", f"{model}backbone.init_args.num_items", apply_on="instantiate")

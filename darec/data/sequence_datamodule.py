@@ -76,9 +76,12 @@ class _NextItemBatches(IterableDataset):
 
 class _RankingBatches(IterableDataset):
     """Users in order, with their input sequence, their target and the ``(2, nnz)`` (row, item)
-    pairs of their history to mask (the target itself is never masked)."""
+    pairs of their history to mask (the target itself is never masked). Without ``targets``
+    (prediction) the batches carry no ``target`` and the whole history is masked."""
 
-    def __init__(self, inputs: np.ndarray, targets: np.ndarray, histories: list[np.ndarray], batch_size: int) -> None:
+    def __init__(
+        self, inputs: np.ndarray, targets: np.ndarray | None, histories: list[np.ndarray], batch_size: int
+    ) -> None:
         self.inputs, self.targets, self.histories, self.batch_size = inputs, targets, histories, batch_size
 
     def __len__(self) -> int:
@@ -90,15 +93,15 @@ class _RankingBatches(IterableDataset):
             rows, items = [], []
             for row, user in enumerate(users):
                 seen = np.unique(self.histories[user])
-                seen = seen[seen != self.targets[user]]
-                rows.append(np.full(len(seen), row))
+                if self.targets is not None:
+                    seen = seen[seen != self.targets[user]]
+                rows.append(np.full(len(seen), row, dtype=np.int64))
                 items.append(seen)
-            yield {
-                "user": torch.from_numpy(users),
-                "seq": torch.from_numpy(self.inputs[users]),
-                "target": torch.from_numpy(self.targets[users]),
-                "exclude": torch.from_numpy(np.stack([np.concatenate(rows), np.concatenate(items)]).astype(np.int64)),
-            }
+            batch = {"user": torch.from_numpy(users), "seq": torch.from_numpy(self.inputs[users])}
+            if self.targets is not None:
+                batch["target"] = torch.from_numpy(self.targets[users])
+            batch["exclude"] = torch.from_numpy(np.stack([np.concatenate(rows), np.concatenate(items)]).astype(np.int64))
+            yield batch
 
 
 class SequenceDataModule(L.LightningDataModule):
@@ -120,6 +123,11 @@ class SequenceDataModule(L.LightningDataModule):
       (validation) or the training sequence and the validation item (test), its last ``max_len``
       items; ``exclude`` holds the ``(2, nnz)`` (row, item) pairs of the whole input history,
       which full ranking masks (the target itself is never masked).
+    - Prediction batches ``{"user", "seq", "exclude"}`` (:meth:`predict_dataloader`): every user
+      once, in order, whose input is the whole sequence (training, validation and test items, the
+      last ``max_len``): what comes after everything known. ``exclude`` holds the pairs of the
+      whole sequence, which :meth:`SequentialModule.predict_step
+      <darec.module.SequentialModule.predict_step>` masks by default.
     - :meth:`sampled_evaluator`: the 1 + ``eval_negatives`` protocol of SASRec and LANE, with one
       table of negatives per user drawn from ``eval_seed``, outside the user's whole sequence.
     - :attr:`title_embeddings`: with a ``title_encoder``, the ``(num_items + 1, d)`` title
@@ -422,12 +430,13 @@ class SequenceDataModule(L.LightningDataModule):
         )  # fmt: skip
 
     def ranking_batches(self, stage: str) -> _RankingBatches:
-        """Ranking batches of ``stage`` (``"validate"`` or ``"test"``)."""
+        """Ranking batches of ``stage``: ``"validate"`` or ``"test"`` (with targets), or ``"predict"``
+        (the whole sequence as input, no target)."""
         data = self.sequences
-        if stage not in ("validate", "test"):
-            raise ValueError(f"unknown stage {stage!r}; expected 'validate' or 'test'")
+        if stage not in ("validate", "test", "predict"):
+            raise ValueError(f"unknown stage {stage!r}; expected 'validate', 'test' or 'predict'")
         histories = [data.history(u, stage) for u in range(data.num_users)]
-        targets = data.valid_target if stage == "validate" else data.test_target
+        targets = {"validate": data.valid_target, "test": data.test_target, "predict": None}[stage]
         return _RankingBatches(left_pad(histories, self.max_len), targets, histories, self.eval_batch_size)
 
     # -- loaders ------------------------------------------------------------------------------
@@ -441,6 +450,12 @@ class SequenceDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return DataLoader(self.ranking_batches("test"), batch_size=None)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every user once, in order: ``{"user", "seq", "exclude"}``, the input the user's whole
+        sequence (its last ``max_len`` items), ``exclude`` the ``(2, nnz)`` (row, item) pairs of
+        the whole sequence."""
+        return DataLoader(self.ranking_batches("predict"), batch_size=None)
 
     # -- checkpointing ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

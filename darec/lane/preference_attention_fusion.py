@@ -46,6 +46,9 @@ class PreferenceAttentionFusion(SequentialModule):
         ks (Sequence[int]): cut-offs of the full-ranking metrics. (default: ``(5, 10, 20)``)
         sampled_ks (Sequence[int]): cut-offs of the sampled-ranking metrics. (default: ``(5, 10)``)
         item_init (str): ``"random"`` or ``"titles"``. (default: :obj:`"random"`)
+        predict_k (int): items recommended per user by ``predict``. (default: :obj:`20`)
+        predict_exclude (str, optional): what ``predict`` never recommends (``"known"``, ``"train"``
+            or :obj:`None`, as :meth:`~darec.module.SequentialModule.recommend`). (default: :obj:`"known"`)
 
     Example:
         >>> from darec.backbones import SASRec
@@ -72,8 +75,13 @@ class PreferenceAttentionFusion(SequentialModule):
         ks: Sequence[int] = (5, 10, 20),
         sampled_ks: Sequence[int] = (5, 10),
         item_init: str = "random",
+        predict_k: int = 20,
+        predict_exclude: str | None = "known",
     ) -> None:
-        super().__init__(backbone, lr=lr, weight_decay=weight_decay, ks=ks, sampled_ks=sampled_ks, item_init=item_init)
+        super().__init__(
+            backbone, lr=lr, weight_decay=weight_decay, ks=ks, sampled_ks=sampled_ks, item_init=item_init,
+            predict_k=predict_k, predict_exclude=predict_exclude,
+        )  # fmt: skip
         hidden = int(self.backbone.item_embeddings().size(1))
         if hidden % num_heads:
             raise ValueError(f"`num_heads` ({num_heads}) must divide the backbone's width ({hidden})")
@@ -131,6 +139,11 @@ class PreferenceAttentionFusion(SequentialModule):
     # -- states --------------------------------------------------------------------------------
     def sequence_states(self, batch: Mapping[str, Tensor]) -> Tensor:  # type: ignore[override]
         """``(B, L, d)`` fused states of ``batch["seq"]`` with the preferences of ``batch["user"]``."""
+        if "user" not in batch:
+            raise TypeError(
+                "PreferenceAttentionFusion needs the users of the sequences (the rows of their preferences): "
+                "give batches a 'user' entry, or recommend(users, sequences=...)"
+            )
         states = self.backbone.sequence_states(batch["seq"])
         fused = self.fusion(states, self.user_preferences(batch["user"]).to(states.dtype))
         return fused * (batch["seq"] != 0).unsqueeze(-1).to(fused.dtype)

@@ -75,6 +75,20 @@ def test_ranking_batches_mask_the_history_but_never_the_target():
     assert excluded == {(0, i) for i in range(1, 7)} | {(1, 4)} | {(2, 9), (2, 8), (2, 7)}
 
 
+def test_predict_batches_input_the_whole_sequence_and_mask_all_of_it():
+    dm = SequenceDataModule.from_sequences(_sequences(), max_len=3, eval_batch_size=2)
+    batches = list(dm.predict_dataloader())
+    assert [b["user"].tolist() for b in batches] == [[0, 1], [2]]  # every user once, in order
+    assert all(set(b) == {"user", "seq", "exclude"} for b in batches)  # no target to leave unmasked
+    # the latest max_len items of the whole sequence: training, validation and test items
+    assert torch.cat([b["seq"] for b in batches]).tolist() == [[6, 7, 8], [4, 2, 7], [7, 6, 5]]
+    first = {(r, i) for r, i in batches[0]["exclude"].T.tolist()}
+    assert first == {(0, i) for i in range(1, 9)} | {(1, 4), (1, 2), (1, 7)}  # beyond max_len too
+    assert {(r, i) for r, i in batches[1]["exclude"].T.tolist()} == {(0, i) for i in (5, 6, 7, 8, 9)}
+    with pytest.raises(ValueError, match="'validate', 'test' or 'predict'"):
+        dm.ranking_batches("fit")
+
+
 def test_sampled_evaluator_is_the_same_for_every_call():
     dm = SequenceDataModule.from_sequences(_sequences(), eval_negatives=3, eval_seed=7)
     a, b = dm.sampled_evaluator(ks=(1, 3)), dm.sampled_evaluator(prefix="test/", ks=(1, 3))

@@ -112,3 +112,27 @@ def test_checkpoint_round_trip(tmp_path):
     loaded = PreferenceAttentionFusion.load_from_checkpoint(path)
     assert loaded.hparams.num_heads == 2 and loaded.hparams.dropout == 0.3 and loaded.fusion.preference_dim == 5
     assert torch.equal(loaded.fusion.query.weight, model.fusion.query.weight)
+
+
+def test_predict_and_recommend_use_the_users_preferences(tmp_path):
+    log, genre_of = genre_log(num_users=6)
+    dm = _data(tmp_path, log, write_preferences(tmp_path / "prefs.jsonl", genre_of))
+    torch.manual_seed(0)
+    model = PreferenceAttentionFusion(SASRec(dm.num_items, 8, max_len=10), preference_dim=GenreEncoder.dim, num_heads=2,
+                                      predict_k=4)  # fmt: skip
+    trainer = L.Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False, enable_model_summary=False)
+    out = trainer.predict(model, dm)  # setup gives the module the preferences and the sequences
+    users = torch.cat([o["user"] for o in out])
+    items, scores = torch.cat([o["item"] for o in out]), torch.cat([o["score"] for o in out])
+    assert users.tolist() == list(range(6)) and items.shape == (6, 4)
+    data = dm.sequences
+    for user in range(6):
+        assert not set(items[user].tolist()) & set(data.sequences[user].tolist()) and (items[user] > 0).all()
+    model.eval()
+    mine, my_scores = model.recommend(list(range(6)), k=4)
+    assert torch.equal(mine, items) and torch.allclose(my_scores, scores)
+    # by sequence, with the users whose preferences to use: the same as by user
+    given = [data.sequences[u].tolist() for u in (1, 4)]
+    assert torch.equal(model.recommend([1, 4], k=4, sequences=given)[0], items[[1, 4]])
+    with pytest.raises(TypeError, match="needs the users of the sequences"):
+        model.recommend(sequences=given)
