@@ -20,6 +20,14 @@ from pathlib import Path
 from typing import Any
 
 KEYS = ("recall@20", "ndcg@20", "recall@10", "ndcg@10", "recall@5", "ndcg@5")
+#: The test metrics of the sequential recommenders: full ranking and the sampled protocol (1 + 100).
+SEQUENTIAL_KEYS = ("full/ndcg@10", "full/hit_rate@10", "full/ndcg@20", "sampled/ndcg@5", "sampled/hit_rate@5",
+                   "sampled/ndcg@10", "sampled/hit_rate@10")  # fmt: skip
+
+
+def keys_of(runs: list[dict[str, Any]]) -> tuple[str, ...]:
+    """:data:`KEYS` for graph runs, :data:`SEQUENTIAL_KEYS` when the runs are sequential."""
+    return SEQUENTIAL_KEYS if runs and all("full/ndcg@10" in r["test"] for r in runs) else KEYS
 
 
 def load(paths: list[str]) -> list[dict[str, Any]]:
@@ -44,7 +52,9 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def table(groups: dict[str, list[dict[str, Any]]], keys: tuple[str, ...] = KEYS, validation_only: bool = False) -> str:
+def table(groups: dict[str, list[dict[str, Any]]], keys: tuple[str, ...] | None = None, validation_only: bool = False) -> str:
+    if keys is None:
+        keys = keys_of([r for runs in groups.values() for r in runs])
     if validation_only:  # for selecting hyper-parameters: no test figure is shown
         lines = ["| run | seeds | best val recall@20 | best epoch | epochs |", "|---|---|---|---|---|"]
         for name, runs in groups.items():

@@ -35,9 +35,11 @@ from report import grouped, table
 
 
 class RunTimer(L.Callback):
-    """Wall-clock seconds of every training epoch and validation pass, and validation recall@20."""
+    """Wall-clock seconds of every training epoch and validation pass, and the monitored validation
+    metric (``val/recall@20`` for the graph recommenders, ``val/full/ndcg@10`` for the sequential ones)."""
 
-    def __init__(self) -> None:
+    def __init__(self, monitor: str = "val/recall@20") -> None:
+        self.monitor = monitor
         self.train_epochs: list[float] = []
         self.val_passes: list[float] = []
         self.val_recall: list[tuple[int, float]] = []
@@ -64,7 +66,7 @@ class RunTimer(L.Callback):
     def on_validation_end(self, trainer, pl_module) -> None:  # after the module logged its metrics
         if trainer.sanity_checking:
             return
-        value = trainer.callback_metrics.get("val/recall@20")
+        value = trainer.callback_metrics.get(self.monitor)
         if value is not None:
             self.val_recall.append((trainer.current_epoch, float(value)))
             elapsed = time.perf_counter() - (self._fit_start or time.perf_counter())
@@ -116,8 +118,9 @@ def run_one(
     if threads:
         torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="darec-bench-") as workdir:
-        timer = RunTimer()
         app = cli([*_cli_args(config, seed, data_dir, overrides, workdir)], run=False)
+        sequential = "full/ndcg@10" in str(getattr(app.model, "monitor", "")) or hasattr(app.datamodule, "sequences")
+        timer = RunTimer("val/full/ndcg@10" if sequential else "val/recall@20")
         if no_early_stopping:  # convergence studies: train to the epoch cap
             from lightning.pytorch.callbacks import EarlyStopping
 
@@ -144,7 +147,9 @@ def run_one(
         "seed": seed,
         "early_stopping": not no_early_stopping,
         "test": {k.split("/", 1)[1]: v for k, v in sorted(test.items()) if k.startswith("test/")},
-        "best_val_recall@20": max((v for _, v in timer.val_recall), default=None),
+        "best_val_recall@20": None if sequential else max((v for _, v in timer.val_recall), default=None),
+        "monitor": timer.monitor,
+        "best_val": max((v for _, v in timer.val_recall), default=None),
         "epochs": len(timer.train_epochs),
         "best_epoch": best_epoch,
         "train_seconds_per_epoch": statistics.mean(train) if train else None,
@@ -227,8 +232,9 @@ def main(argv: list[str] | None = None) -> None:
         runs.append(result)
         write(runs)  # after every run, so an interrupted benchmark keeps what it finished
         t = result["test"]
+        shown = ("recall@20", "ndcg@20") if "recall@20" in t else ("full/ndcg@10", "sampled/ndcg@10")
         print(
-            f"{result['config']} seed={seed}: recall@20={t['recall@20']:.4f} ndcg@20={t['ndcg@20']:.4f} "
+            f"{result['config']} seed={seed}: " + " ".join(f"{k}={t[k]:.4f}" for k in shown if k in t) + " "
             f"epochs={result['epochs']} best={result['best_epoch']} "
             f"s/epoch={result['train_seconds_per_epoch']:.3f} s/val={result['validation_seconds']:.3f}",
             flush=True,

@@ -24,11 +24,14 @@ from darec.lane.explanation import Explanation
 from darec.lane.preference_answer import PreferenceAnswer
 from darec.lane.preference_attention import PreferenceAttention
 from darec.lane.preference_attention_fusion import PreferenceAttentionFusion
-from darec.lane.preference_extractor import PreferenceExtractor
+from darec.lane.preference_extractor import LIST_PREFILL, PREFERENCE_LIST_TEMPLATE, PREFERENCE_TEMPLATE, PreferenceExtractor
 from darec.lane.preference_report import PreferenceReport
 from darec.lane.unparsed import Unparsed
 
 __all__ = [
+    "LIST_PREFILL",
+    "PREFERENCE_LIST_TEMPLATE",
+    "PREFERENCE_TEMPLATE",
     "CoTExplainer",
     "Explanation",
     "PreferenceAnswer",

@@ -1,8 +1,10 @@
-"""The answer to a preference prompt: exactly ``m`` distinct preferences, read from the last JSON object."""
+"""The answer to a preference prompt: exactly ``m`` distinct preferences, read from the last JSON
+object or, without one, from a numbered list."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from darec.lane.errors import PreferenceParseError
@@ -20,8 +22,11 @@ class PreferenceAnswer:
     Markdown code fences, the whole answer, or embedded in prose (``Sure! {...} Hope it helps``).
     The object is either a dict of ``m`` preference strings (``{"1": "...", ..., "5": "..."}``,
     any keys) or holds one list of ``m`` strings (``{"preferences": [...]}``); a bare JSON list
-    of ``m`` strings is accepted too. The count must be exactly ``m``, the strings non-empty and
-    distinct (case and surrounding spaces ignored).
+    of ``m`` strings is accepted too. An answer without any JSON is read as a numbered list
+    (``1. ...`` or ``1) ...`` at the start of a line, numbered ``1, 2, ...`` without gaps; lines
+    that carry on an item are joined to it), the form small models keep to when JSON is beyond
+    them (:data:`~darec.lane.PREFERENCE_LIST_TEMPLATE`). The count must be exactly ``m``, the
+    strings non-empty and distinct (case and surrounding spaces ignored).
 
     Args:
         preferences (tuple[str, ...]): the preferences, in the model's order.
@@ -31,6 +36,8 @@ class PreferenceAnswer:
         PreferenceAnswer(preferences=('crime thrillers', '1990s comedies'))
         >>> PreferenceAnswer.parse('{"preferences": ["noir", "westerns"]} That is all.', m=2).preferences
         ('noir', 'westerns')
+        >>> PreferenceAnswer.parse('1. The user likes noir.\\n2. Westerns,\\n   mostly from the 1950s', m=2).preferences
+        ('The user likes noir.', 'Westerns, mostly from the 1950s')
         >>> PreferenceAnswer.parse('{"1": "noir"}', m=2, user=4)
         Traceback (most recent call last):
         ...
@@ -55,13 +62,14 @@ class PreferenceAnswer:
         if not isinstance(text, str) or not text.strip():
             raise PreferenceParseError("the answer is empty", user)
         found = _values(text)
-        if not found:
-            raise PreferenceParseError(f"the answer holds no JSON object: {_head(text)!r}", user)
-        prefs = _strings(found[-1])
-        if prefs is None:
-            raise PreferenceParseError(
-                f"the answer's last JSON value is not a dict or list of preference strings: {_head(text)!r}", user
-            )
+        if found:
+            prefs = _strings(found[-1])
+            if prefs is None:
+                raise PreferenceParseError(
+                    f"the answer's last JSON value is not a dict or list of preference strings: {_head(text)!r}", user
+                )
+        else:
+            prefs = _numbered(text, user)
         if len(prefs) != m:
             raise PreferenceParseError(f"the answer lists {len(prefs)} preference(s), expected exactly {m}", user)
         cleaned = tuple(" ".join(p.split()) for p in prefs)
@@ -85,6 +93,28 @@ def _strings(value: Any) -> list[str] | None:
     if all(isinstance(v, str) for v in value.values()):
         return list(value.values())
     return None
+
+
+_ITEM = re.compile(r"^\s*(?:[-*]\s*)?(\d{1,3})\s*[.)]\s*(.*)$")
+
+
+def _numbered(text: str, user: int | None) -> list[str]:
+    """The items of a numbered list ``1. ...``, ``2. ...`` (continuation lines joined to their item)."""
+    items: list[list[str]] = []
+    for line in text.splitlines():
+        match = _ITEM.match(line)
+        if match is not None:
+            number = int(match.group(1))
+            if number != len(items) + 1:
+                raise PreferenceParseError(
+                    f"the answer's numbered list jumps from {len(items)} to {number}: {_head(text)!r}", user
+                )
+            items.append([match.group(2)])
+        elif items and line.strip():
+            items[-1].append(line.strip())
+    if not items:
+        raise PreferenceParseError(f"the answer holds no JSON object and no numbered list: {_head(text)!r}", user)
+    return [" ".join(" ".join(parts).split()) for parts in items]
 
 
 def _values(text: str) -> list[Any]:

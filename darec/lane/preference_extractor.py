@@ -23,7 +23,7 @@ from darec.profiles.profile_failure import ProfileFailure
 from darec.utils.io import ensure_writable_dir
 from darec.utils.jsonl import JsonlJournal, replace_jsonl
 
-__all__ = ["PREFERENCE_TEMPLATE", "PreferenceExtractor"]
+__all__ = ["LIST_PREFILL", "PREFERENCE_LIST_TEMPLATE", "PREFERENCE_TEMPLATE", "PreferenceExtractor"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,20 @@ PREFERENCE_TEMPLATE = (
     '(for example "enjoys 1990s crime thrillers").\n'
     'Answer with one JSON object only, with exactly {m} keys "1" to "{m}", each holding one preference.'
 )
+
+#: A prompt for small local models, which keep to a numbered list far better than to JSON
+#: (SmolLM2-135M-Instruct: 0 of 8 ML-100K users answered in JSON in 5 rounds; it copies the
+#: JSON example instead). Use it with the answer prefilled with :data:`LIST_PREFILL`
+#: (``options={"response_prefix": LIST_PREFILL}``); :class:`~darec.lane.PreferenceAnswer` reads the list.
+PREFERENCE_LIST_TEMPLATE = (
+    "Here are the {count} movies a user watched, in time order (oldest first):\n"
+    "{titles}\n\n"
+    "List exactly {m} distinct preferences of this user: genres, themes, eras or styles of movie they like, "
+    "each a short phrase, as a numbered list from 1 to {m}."
+)
+
+#: The start of every answer to :data:`PREFERENCE_LIST_TEMPLATE` when the backend can prefill.
+LIST_PREFILL = "1."
 
 #: Errors after which no further prompt can succeed: the run stops, and what it wrote stays.
 _FATAL = (EndpointUnreachableError, ModelNotFoundError, PermissionError)

@@ -80,7 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 5)",
     )  # fmt: skip
     parser.add_argument("--max-titles", type=int, default=200, help="the most (latest) training titles in a prompt (default: 200)")
-    parser.add_argument("--template", default=None, help="a file whose text replaces the prompt ({count}, {titles}, {m})")
+    parser.add_argument(
+        "--format", default=None, choices=("list", "json"),
+        help="the answer asked for: a numbered list, prefilled with '1.' where the backend can (small local "
+        "models keep to it), or a JSON object (default: list for --backend hf, json otherwise)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--template", default=None,
+        help="a file whose text replaces the prompt ({count}, {titles}, {m}); ask for the --format's answer",
+    )  # fmt: skip
     parser.add_argument("--system", default=None, help="a system prompt")
     parser.add_argument("--limit", type=int, default=None, help="only the first N users (to try things out)")
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per batch; the file is flushed after each (default: 8)")
@@ -99,8 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def fake_preferences(prompt: str, m: int) -> str:
-    """The ``fake`` backend's answer: a JSON object of ``m`` distinct preferences taken from the prompt.
+def fake_preferences(prompt: str, m: int, numbered: bool = False) -> str:
+    """The ``fake`` backend's answer: a JSON object of ``m`` distinct preferences taken from the prompt
+    (``numbered=True``: a numbered list, without its leading ``"1."``, which the prefill writes).
 
     The preferences name the latest titles of the prompt's numbered list (``"1. Heat (1995)"``),
     then, when there are fewer than ``m`` distinct titles, phrases made from the prompt's hash,
@@ -120,6 +129,8 @@ def fake_preferences(prompt: str, m: int) -> str:
         if len(prefs) == m:
             break
     prefs += [f"taste {digest} no. {k}" for k in range(len(prefs) + 1, m + 1)]
+    if numbered:
+        return "\n".join(f"{k}. {pref}" for k, pref in enumerate(prefs, start=1)).removeprefix("1.")
     return json.dumps({str(k): pref for k, pref in enumerate(prefs, start=1)}, ensure_ascii=False)
 
 
@@ -131,13 +142,19 @@ def _repetition_penalty(args: argparse.Namespace) -> float:
     return HF_REPETITION_PENALTY if args.backend == "hf" else 1.0
 
 
+def _format(args: argparse.Namespace) -> str:
+    if args.format is not None:
+        return str(args.format)
+    return "list" if args.backend == "hf" else "json"
+
+
 def _backend(args: argparse.Namespace) -> tuple[Any, str]:
     """The backend of ``--backend`` and its label (:func:`darec.llm.make_backend`)."""
     from darec.llm import make_backend
 
     return make_backend(
         args.backend, args.model, base_url=args.base_url, api_key_env=args.api_key_env, batch_size=args.batch_size,
-        threads=args.threads, fake=functools.partial(fake_preferences, m=args.m),
+        threads=args.threads, fake=functools.partial(fake_preferences, m=args.m, numbered=_format(args) == "list"),
     )  # fmt: skip
 
 
@@ -191,7 +208,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``darec preferences`` with ``argv`` (default: ``sys.argv[2:]``) and returns the exit status."""
-    from darec.lane import PreferenceExtractor
+    from darec.lane import LIST_PREFILL, PREFERENCE_LIST_TEMPLATE, PREFERENCE_TEMPLATE, PreferenceExtractor
     from darec.llm import EndpointUnreachableError, ModelNotFoundError
 
     args = build_parser().parse_args(sys.argv[2:] if argv is None else list(argv))
@@ -207,7 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "system": args.system,
             "repetition_penalty": _repetition_penalty(args),
         }
-        template = Path(args.template).expanduser().read_text(encoding="utf-8") if args.template else None
+        if args.template:
+            template = Path(args.template).expanduser().read_text(encoding="utf-8")
+        else:
+            template = PREFERENCE_LIST_TEMPLATE if _format(args) == "list" else PREFERENCE_TEMPLATE
+        if _format(args) == "list" and args.backend != "openai":  # chat APIs cannot prefill
+            options["response_prefix"] = LIST_PREFILL
         settings = {
             "m": args.m, "max_rounds": args.max_rounds, "max_titles": args.max_titles, "template": template,
             "options": options, "batch_size": args.batch_size,

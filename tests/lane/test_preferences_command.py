@@ -99,6 +99,11 @@ def test_repetition_penalty_is_1_3_for_hf_by_default_and_1_otherwise(data, capsy
     assert main(args) == 0
     assert made[-1].name == "smollm2" and made[-1].kwargs == {"max_batch_size": 2, "num_threads": 1, "progress": False}
     assert made[-1].calls[0]["options"]["repetition_penalty"] == HF_REPETITION_PENALTY > 1
+    # small local models are asked for a numbered list, the answer started for them with "1."
+    from darec.lane import LIST_PREFILL
+
+    assert made[-1].calls[0]["options"]["response_prefix"] == LIST_PREFILL
+    assert "as a numbered list from 1 to 5" in made[-1].calls[0]["prompts"][0]
     assert "2 written" in capsys.readouterr().out
     assert main([*args, "--repetition-penalty", "1"]) == 0
     assert made[-1].calls[0]["options"]["repetition_penalty"] == 1.0
@@ -192,3 +197,27 @@ def test_the_darec_command_dispatches_preferences(data, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "darec preferences: preferences: 2 written, 0 skipped (cached), 0 not parsed, of 2" in result.stdout
     assert len(data["out"].read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("backend", ["fake", "hf"])
+def test_the_list_format_is_prefilled_and_read_and_json_is_not(data, capsys, monkeypatch, backend):
+    import darec.llm
+
+    made = []
+
+    class RecordingHF(FakeLLM):
+        def __init__(self, model, **kwargs) -> None:
+            super().__init__(lambda prompt: fake_preferences(prompt, 3, numbered=True))
+            made.append(self)
+
+    monkeypatch.setattr(darec.llm, "HFCausalLM", RecordingHF)
+    assert main(_args(data, "--m", "3", "--format", "list", "--backend", backend)) == 0
+    assert "6 written, 0 skipped (cached), 0 not parsed" in capsys.readouterr().out
+    records = [json.loads(line) for line in data["out"].read_text().splitlines()]
+    assert all(r["raw"].startswith("1. enjoys ") and "\n2. enjoys " in r["raw"] for r in records)
+    assert all(len(r["preferences"]) == 3 and r["preferences"][0].startswith("enjoys ") for r in records)
+    if backend == "fake":  # --format json: the JSON prompt, no prefill
+        assert main(_args(data, "--m", "3", "--format", "json")) == 0
+        assert "6 written, 0 skipped" in capsys.readouterr().out
+        last = json.loads(data["out"].read_text().splitlines()[-1])
+        assert last["raw"].startswith("{")
