@@ -309,8 +309,13 @@ def cli(args: Any = None, run: bool = True) -> DaRecCLI:
     :class:`darec.sequential_cli.SequentialCLI` (next-item recommendation with
     :class:`~darec.module.SequentialModule`).
     """
-    from darec.sequential_cli import is_sequential_config, sequential_cli  # lazy: it imports this module
+    from darec.sequential_cli import configured_data_classes, is_sequential_config, sequential_cli  # lazy: it imports this module
 
+    classes = configured_data_classes(args)
+    if any(base.__name__ == "RecExplainerDataModule" for cls in classes for base in cls.__mro__):
+        from darec.recexplainer.cli import recexplainer_cli  # lazy: it needs transformers and peft
+
+        return recexplainer_cli(args, run)
     if is_sequential_config(args):
         return sequential_cli(args, run)
     with quiet_lightning_warnings():  # warnings of Lightning that do not apply to darec's loaders
@@ -339,6 +344,7 @@ def main() -> None:
     ``darec profiles ...`` (:mod:`darec.profiles.command`) writes profiles with a language model;
     ``darec preferences ...`` (:mod:`darec.lane.preferences_command`) extracts LANE's user preferences;
     ``darec explain ...`` (:mod:`darec.lane.command`) explains a LANE checkpoint's recommendations;
+    ``darec ask ...`` (:mod:`darec.recexplainer.cli`) questions a trained RecExplainer;
     every other subcommand goes to LightningCLI.
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -354,6 +360,10 @@ def main() -> None:
         from darec.lane.command import main as explain_main
 
         raise SystemExit(explain_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["ask"]:
+        from darec.recexplainer.cli import ask_main
+
+        raise SystemExit(ask_main(sys.argv[2:]))
     cli()
 
 

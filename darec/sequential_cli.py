@@ -30,7 +30,7 @@ from darec.data.datamodule import quiet_lightning_warnings
 from darec.data.sequence_datamodule import SequenceDataModule
 from darec.module.sequential_module import SequentialModule
 
-__all__ = ["SequentialCLI", "is_sequential_config", "sequential_cli"]
+__all__ = ["SequentialCLI", "configured_data_classes", "is_sequential_config", "sequential_cli"]
 
 
 class SequentialCLI(DaRecCLI):
@@ -75,17 +75,47 @@ def _data_class_path(value: Any) -> str | None:
     return None
 
 
-def _is_sequence_data(class_path: str | None) -> bool:
+def _resolve_class(class_path: str | None) -> type | None:
     if not class_path:
-        return False
+        return None
     module, _, name = class_path.rpartition(".")
     if not module:
         module, name = "darec.data", class_path
     try:
         cls = getattr(importlib.import_module(module), name, None)
     except Exception:
-        return False
-    return isinstance(cls, type) and issubclass(cls, SequenceDataModule)
+        return None
+    return cls if isinstance(cls, type) else None
+
+
+def configured_data_classes(args: Any = None) -> list[type]:
+    """The data module classes a ``darec`` command line (or dict config) names.
+
+    Looked for in the files of ``--config`` and in ``--data`` (``args`` as a list; :obj:`None`
+    reads ``sys.argv``). Files that cannot be read and names that do not resolve are left to
+    LightningCLI to report.
+    """
+    if isinstance(args, Mapping):
+        config = args.get(args["subcommand"], args) if "subcommand" in args else args
+        found = [_data_class_path(config.get("data"))]
+    else:
+        argv = list(sys.argv[1:] if args is None else args)
+        found = []
+        for k, arg in enumerate(argv):
+            key, eq, value = arg.partition("=")
+            if key not in ("--config", "--data", "-c"):
+                continue
+            value = value if eq else (argv[k + 1] if k + 1 < len(argv) else "")
+            if key == "--data":
+                found.append(value)
+                continue
+            try:
+                config = yaml.safe_load(Path(value).expanduser().read_text())
+            except (OSError, yaml.YAMLError):
+                continue
+            if isinstance(config, Mapping):
+                found.append(_data_class_path(config.get("data")))
+    return [cls for cls in map(_resolve_class, found) if cls is not None]
 
 
 def is_sequential_config(args: Any = None) -> bool:
@@ -100,26 +130,7 @@ def is_sequential_config(args: Any = None) -> bool:
         >>> is_sequential_config({"data": {"class_path": "darec.data.MovieLens100K"}})
         False
     """
-    if isinstance(args, Mapping):
-        config = args.get(args["subcommand"], args) if "subcommand" in args else args
-        return _is_sequence_data(_data_class_path(config.get("data")))
-    argv = list(sys.argv[1:] if args is None else args)
-    found: list[str | None] = []
-    for k, arg in enumerate(argv):
-        key, eq, value = arg.partition("=")
-        if key not in ("--config", "--data", "-c"):
-            continue
-        value = value if eq else (argv[k + 1] if k + 1 < len(argv) else "")
-        if key == "--data":
-            found.append(value)
-            continue
-        try:
-            config = yaml.safe_load(Path(value).expanduser().read_text())
-        except (OSError, yaml.YAMLError):
-            continue
-        if isinstance(config, Mapping):
-            found.append(_data_class_path(config.get("data")))
-    return any(_is_sequence_data(path) for path in found)
+    return any(issubclass(cls, SequenceDataModule) for cls in configured_data_classes(args))
 
 
 def _names_model_class(args: Any = None) -> bool:

@@ -11,7 +11,11 @@ placeholders.
   :func:`load_recommender` loads one from its checkpoint, checked against the data;
 - :class:`AlignmentTaskBuilder` (RX-1): the alignment tasks in the behaviour, intention or hybrid
   style, as :class:`AlignmentTask` records, written and read with :func:`write_tasks` and
-  :func:`read_tasks`.
+  :func:`read_tasks`;
+- :class:`RecEmbeddingInjector` and :class:`RecExplainerModule` (RX-2), trained by ``darec fit``
+  on a :class:`RecExplainerDataModule`; :class:`RecExplainer` (and ``darec ask``) questions the
+  trained explainer;
+- RX-3 alignment metrics, :class:`RubricJudge` (RX-4) and :class:`FidelityProbe` (RX-5).
 """
 
 from darec.recexplainer.alignment_task import ITEM_TOKEN, TASK_NUMBERS, USER_TOKEN, AlignmentTask, read_tasks, write_tasks
@@ -33,6 +37,9 @@ from darec.recexplainer.alignment_metrics import (
     yes_no_logits,
 )
 from darec.recexplainer.alignment_score import AlignmentScore
+from darec.recexplainer.catalog import item_catalog
+from darec.recexplainer.rec_explainer import EXPLAIN_TEMPLATES, RecExplainer
+from darec.recexplainer.recexplainer_datamodule import RecExplainerDataModule
 from darec.recexplainer.fidelity_probe import FidelityProbe
 from darec.recexplainer.judge_report import JudgeReport
 from darec.recexplainer.rec_connector import RecConnector
@@ -57,6 +64,7 @@ __all__ = [
     "load_recommender",
     "read_tasks",
     "write_tasks",
+    "EXPLAIN_TEMPLATES", "RecExplainer", "RecExplainerDataModule", "item_catalog",
     "AlignmentScore", "FidelityProbe", "GRADED_WEIGHTS", "JudgeReport", "RUBRIC_TEMPLATE", "RecConnector",
     "RecEmbeddingInjector", "RecExplainerDataset", "RecExplainerModule", "RubricJudge", "ScoreProbeResult",
     "SentenceEncoder", "SourceProbeResult", "graded_ndcg_at_5", "hit_ndcg_at_k", "history_coverage_ratio",
