@@ -126,8 +126,10 @@ def main(argv: list[str] | None = None) -> None:
         if len(args.baseline) != len(args.candidate):
             raise SystemExit("give one --candidate per --baseline")
         out.append("\n| candidate vs baseline | metric | mean diff ± std | paired t-test p | seeds |\n|---|---|---|---|---|")
+        sequential = keys_of([r for runs in groups.values() for r in runs]) == SEQUENTIAL_KEYS
+        paired_keys = ("full/ndcg@10", "full/hit_rate@10", "sampled/ndcg@10", "sampled/hit_rate@10") if sequential else ("recall@20", "ndcg@20")
         for base, cand in zip(args.baseline, args.candidate):
-            for key in ("recall@20", "ndcg@20"):
+            for key in paired_keys:
                 r = paired(groups, base, cand, key)
                 out.append(
                     f"| {cand} vs {base} | {key} | {r['mean_difference']:+.4f} ± {r['std_difference']:.4f} "

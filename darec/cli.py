@@ -7,6 +7,7 @@ Examples::
     darec test --config examples/configs/ml100k_lightgcn.yaml --ckpt_path path/to/best.ckpt
     darec predict --config examples/configs/ml100k_lightgcn.yaml --ckpt_path path/to/best.ckpt
     darec fit --config examples/configs/ml100k_sasrec.yaml        # next-item (sequential) recommendation
+    darec fit --config examples/configs/ml100k_ctr_deepfm.yaml    # click-through-rate prediction
     darec profiles --data ml100k --entity user --backend hf --model smollm2 --out users.jsonl
     darec preferences --data ml100k --backend hf --model smollm2 --out lane/ml100k_preferences.jsonl
     darec explain --config run/config.yaml --ckpt best.ckpt --user 13 --top-k 5 --backend hf --out out.jsonl
@@ -307,7 +308,9 @@ def cli(args: Any = None, run: bool = True) -> DaRecCLI:
 
     A command whose data module is a :class:`~darec.data.SequenceDataModule` goes to
     :class:`darec.sequential_cli.SequentialCLI` (next-item recommendation with
-    :class:`~darec.module.SequentialModule`).
+    :class:`~darec.module.SequentialModule`); one whose data module is a
+    :class:`~darec.ctr.CTRDataModule` goes to :class:`darec.ctr.cli.CTRCLI` (click-through-rate
+    prediction with :class:`~darec.ctr.CTRModule`).
     """
     from darec.sequential_cli import configured_data_classes, is_sequential_config, sequential_cli  # lazy: it imports this module
 
@@ -316,6 +319,10 @@ def cli(args: Any = None, run: bool = True) -> DaRecCLI:
         from darec.recexplainer.cli import recexplainer_cli  # lazy: it needs transformers and peft
 
         return recexplainer_cli(args, run)
+    if any(base.__name__ == "CTRDataModule" for cls in classes for base in cls.__mro__):
+        from darec.ctr.cli import ctr_cli
+
+        return ctr_cli(args, run)
     if is_sequential_config(args):
         return sequential_cli(args, run)
     with quiet_lightning_warnings():  # warnings of Lightning that do not apply to darec's loaders

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from darec.cli import cli
-from darec.sequential_cli import is_sequential_config
+from darec.sequential_cli import configured_data_classes, is_sequential_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
 
@@ -17,10 +17,12 @@ CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
 def test_config_parses(path, capsys):
     args = ["fit", "--config", str(path), "--print_config"]
     sequential = is_sequential_config(args)
+    ctr = any(base.__name__ == "CTRDataModule" for cls in configured_data_classes(args) for base in cls.__mro__)
     with pytest.raises(SystemExit) as info:
         cli(args=args, run=True)  # the one entry point routes sequential configs to SequentialCLI
     assert info.value.code in (0, None), capsys.readouterr().err
     expected = "darec.data.MovieLens100KSequences" if sequential else "darec.data.MovieLens100K"
+    expected = "darec.ctr.MovieLens100KCTR" if ctr else expected
     assert f"class_path: {expected}\n" in capsys.readouterr().out
 
 
