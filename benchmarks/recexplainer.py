@@ -18,7 +18,11 @@ of the candidates, a fair coin, random history titles; seeded). Metrics per task
 - ``item_title``: exact title match (intention/hybrid), ``similar_item``: HR@1;
 - ``history``: history coverage ratio.
 
-Each comes with its parse-failure rate. Generation is greedy.
+Each comes with its parse-failure rate. Generation is greedy. Every file also holds a
+**popular** baseline: each case answered with its task's most frequent answer among the training
+tasks (e.g. the title the target most often puts first), the string form of the paper's
+popularity row. ``--baselines-only`` scores the random and popular baselines on every held-out
+task without loading the LLM.
 """
 
 from __future__ import annotations
@@ -59,6 +63,16 @@ def _random_answer(task, catalog: list[str], rng: random.Random, separator: str)
         return rng.choice(["Yes", "No"])
     count = len(task.response.split(separator))
     return separator.join(catalog[rng.randrange(len(catalog))] for _ in range(count))
+
+
+def popular_answers(train: list, cases: list) -> list[str]:
+    """Each case's task's most frequent training answer (ties: the first seen)."""
+    from collections import Counter
+
+    counts: dict[str, Counter] = {}
+    for task in train:
+        counts.setdefault(task.task, Counter())[task.response] += 1
+    return [counts[t.task].most_common(1)[0][0] if t.task in counts else "" for t in cases]
 
 
 def score(tasks: list, answers: list[str], catalog: list[str], separator: str = "; ") -> dict[str, Any]:
@@ -105,8 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random baseline and the case sample")
+    parser.add_argument("--baselines-only", action="store_true", help="score the random and popular baselines on every held-out task")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    if args.baselines_only:
+        baselines(args)
+        return
     if bool(args.ckpt) == args.zero_shot:
         raise SystemExit("give --ckpt (the aligned explainer) or --zero-shot")
 
@@ -152,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
         "config": args.config, "ckpt": args.ckpt, "kind": "zero-shot" if args.zero_shot else "aligned",
         "mode": dm.mode, "seed": args.seed, "max_new_tokens": args.max_new_tokens,
         "metrics": score(chosen, answers, catalog), "random": score(chosen, random_answers, catalog),
+        "popular": score(chosen, popular_answers(dm.train_tasks, chosen), catalog),
+        "answers": [{"task": t.task, "target": t.response, "answer": a} for t, a in zip(chosen, answers)],
         "examples": [{"task": t.task, "prompt": t.prompt, "target": t.response, "answer": a}
                      for t, a in list(zip(chosen, answers))[:: max(1, len(chosen) // 12)]],
         "seconds": time.perf_counter() - start, "threads": torch.get_num_threads(),
@@ -163,6 +183,27 @@ def main(argv: list[str] | None = None) -> None:
         for metric, value in metrics.items():
             base = result["random"][name][metric]["value"]
             print(f"{name:13s} {metric:14s} {value['value']:.3f} (random {base:.3f}; parse failures {value['parse_failure_rate']:.2f}, n={value['cases']})")
+
+
+def baselines(args: argparse.Namespace) -> None:
+    """The random and popular baselines on every held-out task of the config's data module (no LLM)."""
+    from darec.recexplainer import item_catalog
+    from darec.recexplainer.cli import load_datamodule
+
+    dm = load_datamodule(args.config)
+    train, val = dm.build_tasks()
+    catalog = item_catalog(dm.data)
+    rng = random.Random(args.seed + 1)
+    result = {
+        "config": args.config, "kind": "baselines", "mode": dm.mode, "held_out_tasks": len(val),
+        "random": score(val, [_random_answer(t, catalog, rng, "; ") for t in val], catalog),
+        "popular": score(val, popular_answers(train, val), catalog),
+    }  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    for name, metrics in result["popular"].items():
+        for metric, value in metrics.items():
+            print(f"{name:13s} {metric:14s} popular {value['value']:.3f}  random {result['random'][name][metric]['value']:.3f} (n={value['cases']})")
 
 
 if __name__ == "__main__":
