@@ -11,11 +11,14 @@ Examples::
     darec profiles --data ml100k --entity user --backend hf --model smollm2 --out users.jsonl
     darec preferences --data ml100k --backend hf --model smollm2 --out lane/ml100k_preferences.jsonl
     darec explain --config run/config.yaml --ckpt best.ckpt --user 13 --top-k 5 --backend hf --out out.jsonl
+    darec explanations --data ml100k --split train --backend hf --users 50 --seed 0 --out ctr/expl.jsonl
 
 ``darec profiles`` (:mod:`darec.profiles.command`), ``darec preferences``
-(:mod:`darec.lane.preferences_command`) and ``darec explain`` (:mod:`darec.lane.command`) are plain
-commands of their own, not LightningCLI subcommands: they write user or item profiles, extract
-LANE's user preferences, and explain a LANE checkpoint's recommendations with a language model.
+(:mod:`darec.lane.preferences_command`), ``darec explain`` (:mod:`darec.lane.command`) and
+``darec explanations`` (:mod:`darec.ctr.explanations_command`) are plain commands of their own,
+not LightningCLI subcommands: they write user or item profiles, extract LANE's user preferences,
+explain a LANE checkpoint's recommendations, and write ExpCTR's explanation of every (user, item)
+pair with a language model.
 """
 
 from __future__ import annotations
@@ -350,6 +353,7 @@ def main() -> None:
 
     ``darec profiles ...`` (:mod:`darec.profiles.command`) writes profiles with a language model;
     ``darec preferences ...`` (:mod:`darec.lane.preferences_command`) extracts LANE's user preferences;
+    ``darec explanations ...`` (:mod:`darec.ctr.explanations_command`) writes ExpCTR's pair explanations;
     ``darec explain ...`` (:mod:`darec.lane.command`) explains a LANE checkpoint's recommendations;
     ``darec ask ...`` (:mod:`darec.recexplainer.cli`) questions a trained RecExplainer;
     every other subcommand goes to LightningCLI.
@@ -363,6 +367,10 @@ def main() -> None:
         from darec.lane.preferences_command import main as preferences_main
 
         raise SystemExit(preferences_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["explanations"]:
+        from darec.ctr.explanations_command import main as explanations_main
+
+        raise SystemExit(explanations_main(sys.argv[2:]))
     if sys.argv[1:2] == ["explain"]:
         from darec.lane.command import main as explain_main
 

@@ -12,7 +12,11 @@ model side, on CPU-sized data:
   shuffled-explanations control;
 - backbones, plain modules from ids (and the optional text feature, EC-2) to logits:
   :class:`FM` (with :func:`fm_interaction`), :class:`DeepFM` and :class:`DCNv2`;
-- :class:`CTRModule`: BCE training, AUC and LogLoss (``val/auc``, ``val/logloss``, ``test/...``).
+- :class:`CTRModule`: BCE training, AUC and LogLoss (``val/auc``, ``val/logloss``, ``test/...``);
+- :class:`ExplanationPrompt` and :class:`ExplanationJob` (EC-1): the liked/disliked prompt of a
+  pair and a resumable run that writes an explanation of every pair with a language model into
+  the file :class:`CTRDataModule` reads (``darec explanations`` from the shell,
+  :mod:`darec.ctr.explanations_command`).
 
 ``darec fit --config examples/configs/ml100k_ctr_deepfm.yaml`` trains one from the shell
 (:mod:`darec.ctr.cli`).
@@ -22,17 +26,23 @@ from darec.ctr.ctr_datamodule import CTRDataModule
 from darec.ctr.ctr_module import CTRModule
 from darec.ctr.ctr_samples import PAD, CTRSamples
 from darec.ctr.dcn_v2 import DCNv2
+from darec.ctr.explanation_job import ExplanationJob, ExplanationReport
+from darec.ctr.explanation_prompt import EXPLANATION_TEMPLATE, ExplanationPrompt
 from darec.ctr.deep_fm import DeepFM
 from darec.ctr.fm import FM, fm_interaction
 from darec.ctr.movielens_100k_ctr import MovieLens100KCTR
 
 __all__ = [
+    "EXPLANATION_TEMPLATE",
     "PAD",
     "CTRDataModule",
     "CTRModule",
     "CTRSamples",
     "DCNv2",
     "DeepFM",
+    "ExplanationJob",
+    "ExplanationPrompt",
+    "ExplanationReport",
     "FM",
     "MovieLens100KCTR",
     "fm_interaction",
