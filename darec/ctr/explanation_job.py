@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from darec.ctr.ctr_samples import CTRSamples
 from darec.ctr.explanation_prompt import ExplanationPrompt
 from darec.data.interactions import SPLITS
-from darec.llm import EndpointUnreachableError, GenerationError, GenerationOptions, LLMBackend, ModelNotFoundError
+from darec.llm import EndpointUnreachableError, GenerationOptions, LLMBackend, ModelNotFoundError, generate_each
 from darec.utils.io import ensure_writable_dir
 from darec.utils.jsonl import JsonlJournal, last_records, loads_object, replace_jsonl
 
@@ -235,7 +235,7 @@ class ExplanationJob:
                 for attempt in range(self.max_retries + 1):
                     if not pending:
                         break
-                    options = self._options(attempt)
+                    options = self.options.retry_kwargs(attempt, self.retry_temperature)
                     again: list[int] = []
                     for first in range(0, len(pending), self.batch_size):
                         batch = pending[first : first + self.batch_size]
@@ -276,37 +276,11 @@ class ExplanationJob:
             "text": " ".join(answer.split()), "prompt_sha256": digest,
         }  # fmt: skip
 
-    def _options(self, attempt: int) -> dict[str, Any]:
-        options = self.options.as_kwargs()
-        if attempt == 0:
-            return options
-        options["seed"] = (self.options.seed or 0) + attempt
-        if self.options.greedy and self.retry_temperature is not None:
-            options["temperature"] = float(self.retry_temperature)
-        return options
-
     def _generate(
         self, batch: Sequence[int], prompts: Mapping[int, str], options: Mapping[str, Any]
     ) -> list[tuple[int, str | Exception]]:
         """``(row, answer)`` for every row of ``batch``; a refused prompt or a timed-out batch gives ``(row, error)``."""
-        if not batch:
-            return []
-        try:
-            answers = self.llm.generate([prompts[r] for r in batch], **options)
-        except GenerationError as err:
-            index = getattr(err, "index", None)
-            if not isinstance(index, int) or not 0 <= index < len(batch):
-                return [(r, GenerationError(f"row {r}: {err}", k)) for k, r in enumerate(batch)]
-            refused = batch[index]
-            rest = [r for r in batch if r != refused]
-            return [(refused, GenerationError(f"row {refused}: {err}", index)), *self._generate(rest, prompts, options)]
-        except TimeoutError as err:
-            log.warning("the backend timed out on a batch of %d pair(s) (%s); they are asked again", len(batch), err)
-            return [(r, TimeoutError(f"row {r}: the backend timed out ({err})")) for r in batch]
-        if not isinstance(answers, list) or len(answers) != len(batch):
-            got = len(answers) if isinstance(answers, list) else type(answers).__name__
-            raise RuntimeError(f"{type(self.llm).__name__}.generate returned {got} answers for {len(batch)} prompts")
-        return list(zip(batch, answers))
+        return generate_each(self.llm, batch, prompts, options, label="row", noun="pair(s)", logger=log)
 
     def _already_written(self, out: Path, raw: Mapping[int, tuple[str, str]], digests: Mapping[int, str]) -> set[int]:
         """The rows whose pair has a line in ``out`` with this key and this prompt."""

@@ -18,7 +18,7 @@ from darec.data.user_sequences import UserSequences
 from darec.lane.errors import PreferenceParseError
 from darec.lane.preference_answer import PreferenceAnswer
 from darec.lane.preference_report import PreferenceReport
-from darec.llm import EndpointUnreachableError, GenerationError, GenerationOptions, LLMBackend, ModelNotFoundError
+from darec.llm import EndpointUnreachableError, GenerationOptions, LLMBackend, ModelNotFoundError, generate_each
 from darec.profiles.profile_failure import ProfileFailure
 from darec.utils.io import ensure_writable_dir
 from darec.utils.jsonl import JsonlJournal, replace_jsonl
@@ -240,7 +240,7 @@ class PreferenceExtractor:
                     if not pending:
                         break
                     report.rounds = round_ + 1
-                    options = self._options(round_)
+                    options = self.options.retry_kwargs(round_, self.retry_temperature)
                     again: list[int] = []
                     for first in range(0, len(pending), self.batch_size):
                         batch = pending[first : first + self.batch_size]
@@ -280,37 +280,11 @@ class PreferenceExtractor:
         self._write_failures(out, report)
         return report
 
-    def _options(self, round_: int) -> dict[str, Any]:
-        options = self.options.as_kwargs()  # backends of one's own need not know the newer options
-        if round_ == 0:
-            return options
-        options["seed"] = (self.options.seed or 0) + round_
-        if self.options.greedy and self.retry_temperature is not None:
-            options["temperature"] = float(self.retry_temperature)
-        return options
-
     def _generate(
         self, batch: Sequence[int], prompts: Mapping[int, str], options: Mapping[str, Any]
     ) -> list[tuple[int, str | Exception]]:
         """``(user, answer)`` for every user of ``batch``; a refused prompt or a timed-out batch gives ``(user, error)``."""
-        if not batch:
-            return []
-        try:
-            answers = self.llm.generate([prompts[u] for u in batch], **options)
-        except GenerationError as err:
-            index = getattr(err, "index", None)
-            if not isinstance(index, int) or not 0 <= index < len(batch):
-                return [(u, GenerationError(f"user {u}: {err}", k)) for k, u in enumerate(batch)]
-            refused = batch[index]
-            rest = [u for u in batch if u != refused]
-            return [(refused, GenerationError(f"user {refused}: {err}", index)), *self._generate(rest, prompts, options)]
-        except TimeoutError as err:
-            log.warning("the backend timed out on a batch of %d user(s) (%s); they are asked again", len(batch), err)
-            return [(u, TimeoutError(f"user {u}: the backend timed out ({err})")) for u in batch]
-        if not isinstance(answers, list) or len(answers) != len(batch):
-            got = len(answers) if isinstance(answers, list) else type(answers).__name__
-            raise RuntimeError(f"{type(self.llm).__name__}.generate returned {got} answers for {len(batch)} prompts")
-        return list(zip(batch, answers))
+        return generate_each(self.llm, batch, prompts, options, label="user", noun="user(s)", logger=log)
 
     def _already_written(self, out: Path, raw: Mapping[int, str], digests: Mapping[int, str]) -> set[int]:
         """The users whose preferences are in ``out`` with this key, this prompt and this raw id."""

@@ -19,6 +19,7 @@ explanation code can both use it; ``transformers``, ``gguf``, ``peft`` and ``ope
 """
 
 from darec.llm.backend import ChoiceScorer, LLMBackend
+from darec.llm.batch import generate_each
 from darec.llm.errors import EndpointUnreachableError, GenerationError, ModelNotFoundError, PromptTruncatedWarning
 from darec.llm.factory import make_backend
 from darec.llm.fake import FakeLLM
@@ -42,6 +43,7 @@ __all__ = [
     "cached_smollm2",
     "check_prompts",
     "fetch_smollm2",
+    "generate_each",
     "make_backend",
     "smollm2_folder",
 ]

@@ -116,6 +116,28 @@ class GenerationOptions:
                 del options[name]
         return options
 
+    def retry_kwargs(self, attempt: int, retry_temperature: float | None = 0.7) -> dict[str, Any]:
+        """:meth:`as_kwargs` for attempt ``attempt`` (0 the first) of a job that asks again for failed answers.
+
+        Attempt 0 gets the options as they are; a later one gets the seed ``seed + attempt`` and,
+        when decoding is greedy (which would repeat the failed answer), ``retry_temperature``
+        (:obj:`None` keeps the options' temperature).
+
+        Example:
+            >>> options = GenerationOptions(max_new_tokens=8)
+            >>> options.retry_kwargs(0) == options.as_kwargs()
+            True
+            >>> {k: options.retry_kwargs(2)[k] for k in ("seed", "temperature")}
+            {'seed': 2, 'temperature': 0.7}
+        """
+        options = self.as_kwargs()
+        if attempt == 0:
+            return options
+        options["seed"] = (self.seed or 0) + attempt
+        if self.greedy and retry_temperature is not None:
+            options["temperature"] = float(retry_temperature)
+        return options
+
 
 #: Options added after the first release, with the value that switches them off (see ``as_kwargs``).
 _ADDED_OFF: dict[str, Any] = {"response_prefix": None, "repetition_penalty": 1.0}

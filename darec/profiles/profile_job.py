@@ -251,7 +251,7 @@ class ProfileJob:
                 for attempt in range(self.max_retries + 1):
                     if not pending:
                         break
-                    options = self._options(attempt)
+                    options = self.options.retry_kwargs(attempt, self.retry_temperature)  # newer options off: as in the key
                     again = []
                     for first in range(0, len(pending), self.batch_size):
                         batch = pending[first : first + self.batch_size]
@@ -288,15 +288,6 @@ class ProfileJob:
         report.seconds = time.perf_counter() - start
         self._finish(report)
         return report
-
-    def _options(self, attempt: int) -> dict[str, Any]:
-        options = self._key_options()  # no response_prefix=None: backends of one's own need not know the option
-        if attempt == 0:
-            return options
-        options["seed"] = (self.options.seed or 0) + attempt
-        if self.options.greedy and self.retry_temperature is not None:
-            options["temperature"] = float(self.retry_temperature)
-        return options
 
     def _generate(
         self, batch: Sequence[int], prompts: Mapping[int, str], options: Mapping[str, Any]
