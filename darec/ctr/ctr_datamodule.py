@@ -95,6 +95,14 @@ class CTRDataModule(L.LightningDataModule):
         missing_explanations (str): what a pair without an explanation gets: ``"error"`` (a
             :class:`ValueError` counting them per split) or ``"zeros"`` (a zero text feature, with
             a warning that counts them). (default: :obj:`"error"`)
+        users (int, optional): keep only every pair of this many users, drawn with ``user_seed``
+            (:meth:`CTRSamples.user_sample <darec.ctr.CTRSamples.user_sample>`): the subsample an
+            LLM-explained model is measured on, so that the ID-only model can be compared on the
+            same pairs. The split, the histories and the id tables stay those of the whole data.
+            (default: :obj:`None`, every pair)
+        user_seed (int): the seed of ``users``. (default: :obj:`0`)
+        users_from (str, optional): draw ``users`` only among the users with a pair in this split
+            (e.g. ``"test"``). (default: :obj:`None`, every user)
         cache_dir (str, optional): cache root for downloads and embeddings.
             (default: ``$DAREC_HOME`` or ``~/.cache/darec``)
         seed (int, optional): seed of the training order and of the explanation shuffle; by
@@ -124,11 +132,18 @@ class CTRDataModule(L.LightningDataModule):
         text_encoder: str | TextEncoder | None = DEFAULT_ENCODER,
         shuffle_explanations: bool = False,
         missing_explanations: str = "error",
+        users: int | None = None,
+        user_seed: int = 0,
+        users_from: str | None = None,
         cache_dir: str | None = None,
         seed: int | None = None,
         num_workers: int = 0,
     ) -> None:
         super().__init__()
+        if users is not None and (isinstance(users, bool) or not isinstance(users, int) or users < 1):
+            raise ValueError(f"`users` must be a positive integer (or None for every user), got {users!r}")
+        if users_from is not None and users_from not in SPLITS:
+            raise ValueError(f"`users_from` must be one of {SPLITS} (or None), got {users_from!r}")
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size), ("history_len", history_len)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
@@ -148,6 +163,8 @@ class CTRDataModule(L.LightningDataModule):
         self.text_encoder = resolve_encoder(text_encoder) if explanations is not None else None
         self.shuffle_explanations = shuffle_explanations
         self.missing_explanations = missing_explanations
+        self.users, self.user_seed, self.users_from = users, int(user_seed), users_from
+        self._kept: np.ndarray | None = None
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.seed = seed
         self.num_workers = num_workers
@@ -220,6 +237,22 @@ class CTRDataModule(L.LightningDataModule):
         return self._samples
 
     @property
+    def kept_rows(self) -> np.ndarray:
+        """The rows of :attr:`samples` this module serves: all, or those of the ``users`` subsample (sorted)."""
+        if self._kept is None:
+            samples = self.samples
+            if self.users is None:
+                self._kept = np.arange(len(samples))
+            else:
+                self._kept = samples.user_sample(self.users, self.user_seed, self.users_from)
+        return self._kept
+
+    def split_rows(self, name: str) -> np.ndarray:
+        """The rows of split ``name`` this module serves, in time order (the subsample's, with ``users``)."""
+        rows = self.samples.split(name)
+        return rows if self.users is None else rows[np.isin(rows, self.kept_rows)]
+
+    @property
     def num_users(self) -> int:
         """Number of users: the ``num_users`` of the backbone."""
         return self.samples.num_users
@@ -247,6 +280,11 @@ class CTRDataModule(L.LightningDataModule):
             "metrics": "AUC and LogLoss over every pair of the split",
             "explanations": None if self.explanations is None else str(self.explanations),
         }
+        if self.users is not None:
+            out.update(
+                users=self.users, user_seed=self.user_seed, users_from=self.users_from,
+                subsample_rows={name: int(len(self.split_rows(name))) for name in SPLITS},
+            )  # fmt: skip
         if self.explanations is not None:
             from darec.utils.io import sha256_file
 
@@ -309,7 +347,9 @@ class CTRDataModule(L.LightningDataModule):
         samples = self.samples
         texts = self._read_explanations()
         keys = list(zip(samples.user_ids[samples.user].tolist(), samples.item_ids[samples.item].tolist()))
-        wanted = set(keys)
+        kept = np.zeros(len(keys), dtype=bool)
+        kept[self.kept_rows] = True
+        wanted = {key for key, keep in zip(keys, kept) if keep}
         unused = sum(1 for key in texts if key not in wanted)
         unique = sorted({texts[key] for key in wanted if key in texts})
         if not unique:
@@ -320,12 +360,12 @@ class CTRDataModule(L.LightningDataModule):
         where = {text: k for k, text in enumerate(unique)}
         missing_row = len(unique)
         index = np.array([where.get(texts.get(key), missing_row) for key in keys], dtype=np.int64)
-        missing = {name: int((index[samples.split(name)] == missing_row).sum()) for name in SPLITS}
+        missing = {name: int((index[self.split_rows(name)] == missing_row).sum()) for name in SPLITS}
         if sum(missing.values()):
-            first = keys[int(np.flatnonzero(index == missing_row)[0])]
-            counts = ", ".join(f"{name} {count} of {len(samples.split(name))}" for name, count in missing.items())
+            first = keys[int(np.flatnonzero((index == missing_row) & kept)[0])]
+            counts = ", ".join(f"{name} {count} of {len(self.split_rows(name))}" for name, count in missing.items())
             message = (
-                f"explanations={str(self.explanations)!r}: {sum(missing.values())} of {len(keys)} pairs have no "
+                f"explanations={str(self.explanations)!r}: {sum(missing.values())} of {int(kept.sum())} pairs have no "
                 f"explanation ({counts}; e.g. the pair {first})"
             )
             if self.missing_explanations == "error":
@@ -349,7 +389,7 @@ class CTRDataModule(L.LightningDataModule):
         rng = np.random.default_rng([seed % 2**63, 1])
         out = index.copy()
         for name in SPLITS:
-            rows = self.samples.split(name)
+            rows = self.split_rows(name)
             if len(rows) < 2:
                 continue
             order = rows[rng.permutation(len(rows))]
@@ -368,7 +408,7 @@ class CTRDataModule(L.LightningDataModule):
     def rows(self, name: str) -> _PairRows:
         """The dataset of split ``name`` (``"train"``, ``"valid"`` or ``"test"``), in time order."""
         text = self.text_features()
-        return _PairRows(self.samples, self.samples.split(name), *(text if text is not None else (None, None)))
+        return _PairRows(self.samples, self.split_rows(name), *(text if text is not None else (None, None)))
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         dataset = self.rows(name)

@@ -172,6 +172,36 @@ class CTRSamples:
             raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
         return self.index[name]
 
+    def user_sample(self, users: int, seed: int = 0, among: str | None = None) -> np.ndarray:
+        """Every row of ``users`` users drawn without replacement with ``seed`` (all of them when fewer), sorted.
+
+        The subsample a model too slow for every pair is measured on (an LLM writing explanations
+        on a CPU): whole users, so each kept user's pairs and histories stay complete.
+
+        Args:
+            users (int): how many users to draw.
+            seed (int): the seed of the draw. (default: :obj:`0`)
+            among (str, optional): draw only among the users with at least one pair in this split
+                (``"test"``: under a global time split most users have pairs in one split only, so a
+                uniform draw leaves few test pairs). (default: :obj:`None`, every user)
+
+        Example:
+            >>> from darec.data import InteractionLog
+            >>> log = InteractionLog(["a", "b", "c", "a", "b", "c"], ["x", "y", "x", "z", "y", "z"],
+            ...                      ratings=[5, 2, 4, 1, 5, 3], timestamps=range(6))
+            >>> samples = CTRSamples.from_log(log, fractions=(0.5, 0.17, 0.33))
+            >>> rows = samples.user_sample(1, seed=0, among="test")
+            >>> len(set(samples.user[rows].tolist())), bool(set(rows) & set(samples.split("test")))
+            (1, True)
+        """
+        if isinstance(users, bool) or not isinstance(users, int) or users < 1:
+            raise ValueError(f"`users` must be a positive integer, got {users!r}")
+        pool = np.arange(self.num_users) if among is None else np.unique(self.user[self.split(among)])
+        if not len(pool):
+            raise ValueError(f"no user has a pair in the {among} split")
+        chosen = np.random.default_rng(seed).permutation(pool)[: min(users, len(pool))]
+        return np.flatnonzero(np.isin(self.user, chosen))
+
     def history(self, row: int) -> tuple[list[int], list[int]]:
         """The liked and the disliked item ids of pair ``row``, most recent first, without padding."""
         liked, disliked = self.liked[row], self.disliked[row]

@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: the environment variable with the key")
     parser.add_argument("--users", type=int, default=None, help="explain every pair of N users drawn with --seed")
     parser.add_argument("--seed", type=int, default=0, help="the seed of --users (default: 0)")
+    parser.add_argument(
+        "--users-from", default=None, choices=("train", "valid", "test"),
+        help="draw --users only among the users with a pair in this split (default: every user)",
+    )  # fmt: skip
     parser.add_argument("--limit", type=int, default=None, help="only the first N pairs (to try things out)")
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per batch; the file is flushed after each (default: 8)")
     parser.add_argument("--max-retries", type=int, default=2, help="further attempts for an empty answer (default: 2)")
@@ -123,12 +127,10 @@ def load_samples(
     return dm.samples
 
 
-def user_rows(samples: Any, users: int, seed: int) -> list[int]:
-    """Every row of ``users`` users of ``samples`` drawn without replacement with ``seed`` (all when fewer)."""
-    import numpy as np
-
-    chosen = np.random.default_rng(seed).permutation(samples.num_users)[: min(users, samples.num_users)]
-    return np.flatnonzero(np.isin(samples.user, chosen)).tolist()
+def user_rows(samples: Any, users: int, seed: int, among: str | None = None) -> list[int]:
+    """Every row of ``users`` users of ``samples`` drawn with ``seed`` (:meth:`CTRSamples.user_sample
+    <darec.ctr.CTRSamples.user_sample>`), as a list."""
+    return samples.user_sample(users, seed, among).tolist()
 
 
 def _one_line(err: BaseException) -> str:
@@ -167,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.data, item_info=args.item_info, positive_threshold=args.positive_threshold,
             history_len=max(1, args.max_liked, args.max_disliked),
         )  # fmt: skip
-        pairs = None if args.users is None else user_rows(samples, args.users, args.seed)
+        pairs = None if args.users is None else user_rows(samples, args.users, args.seed, args.users_from)
         backend, _ = make_backend(
             args.backend, args.model, base_url=args.base_url, api_key_env=args.api_key_env,
             batch_size=args.batch_size, threads=args.threads, fake=fake_explanation,

@@ -123,3 +123,39 @@ def test_shuffled_explanations_are_a_seeded_derangement_within_each_split(tmp_pa
     for name in ("train", "valid", "test"):
         rows = samples.split(name)
         assert sorted(shuffled[rows].tolist()) == sorted(true_index[rows].tolist())  # the split's own texts
+
+
+def test_a_user_subsample_serves_whole_users_and_needs_explanations_only_for_them(tmp_path):
+    log, clicks = random_log(num_pairs=600)
+    full = CTRDataModule.from_log(log, batch_size=1000, eval_batch_size=1000)
+    sub = CTRDataModule.from_log(log, users=5, user_seed=1, users_from="test", batch_size=1000, eval_batch_size=1000)
+    samples = sub.samples
+    kept = set(samples.user[sub.kept_rows].tolist())
+    assert len(kept) == 5 and (kept & set(samples.user[samples.split("test")].tolist())) == kept
+    served = {name: next(iter(loader())) for name, loader in
+              (("train", sub.train_dataloader), ("valid", sub.val_dataloader), ("test", sub.test_dataloader))}  # fmt: skip
+    for name, batch in served.items():
+        assert set(batch["user"].tolist()) <= kept
+        assert len(batch["user"]) == int(np.isin(samples.user[samples.split(name)], list(kept)).sum())
+    assert len(served["test"]["user"]) < len(next(iter(full.test_dataloader()))["user"])
+    assert (sub.num_users, sub.num_items) == (full.num_users, full.num_items)  # the id tables of the whole data
+    assert sub.protocol["users"] == 5 and sum(sub.protocol["subsample_rows"].values()) == len(sub.kept_rows)
+    assert np.array_equal(sub.kept_rows, CTRDataModule.from_log(log, users=5, user_seed=1, users_from="test").kept_rows)
+    # explanations of the kept pairs suffice
+    users = log.users.tolist()
+    keep_rows = [k for k, user in enumerate(users) if user in {samples.user_ids[u] for u in kept}]
+    path = tmp_path / "expl.jsonl"
+    path.write_text("".join(
+        json.dumps({"user": users[k], "item": log.items[k], "text": "fine" if clicks[k] else "not fine"}) + "\n"
+        for k in keep_rows
+    ))  # fmt: skip
+    with_text = CTRDataModule.from_log(log, users=5, user_seed=1, users_from="test", explanations=str(path),
+                                       text_encoder=KeywordEncoder())  # fmt: skip
+    with_text.setup("fit")
+    assert with_text.protocol["explanations_missing"] == {"train": 0, "valid": 0, "test": 0}
+    with pytest.raises(ValueError, match="pairs have no explanation"):
+        CTRDataModule.from_log(log, explanations=str(path), text_encoder=KeywordEncoder()).setup("fit")
+    with pytest.raises(ValueError, match="`users` must be a positive integer"):
+        CTRDataModule(users=0)
+    with pytest.raises(ValueError, match="`users_from` must be one of"):
+        CTRDataModule(users=2, users_from="later")
