@@ -354,6 +354,7 @@ def main() -> None:
     ``darec profiles ...`` (:mod:`darec.profiles.command`) writes profiles with a language model;
     ``darec preferences ...`` (:mod:`darec.lane.preferences_command`) extracts LANE's user preferences;
     ``darec explanations ...`` (:mod:`darec.ctr.explanations_command`) writes ExpCTR's pair explanations;
+    ``darec expctr ...`` (:mod:`darec.expctr.command`) runs ExpCTR's three-stage loop and explains pairs with it;
     ``darec explain ...`` (:mod:`darec.lane.command`) explains a LANE checkpoint's recommendations;
     ``darec ask ...`` (:mod:`darec.recexplainer.cli`) questions a trained RecExplainer;
     every other subcommand goes to LightningCLI.
@@ -367,6 +368,10 @@ def main() -> None:
         from darec.lane.preferences_command import main as preferences_main
 
         raise SystemExit(preferences_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["expctr"]:
+        from darec.expctr.command import main as expctr_main
+
+        raise SystemExit(expctr_main(sys.argv[2:]))
     if sys.argv[1:2] == ["explanations"]:
         from darec.ctr.explanations_command import main as explanations_main
 

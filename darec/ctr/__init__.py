@@ -12,7 +12,8 @@ model side, on CPU-sized data:
   shuffled-explanations control;
 - backbones, plain modules from ids (and the optional text feature, EC-2) to logits:
   :class:`FM` (with :func:`fm_interaction`), :class:`DeepFM` and :class:`DCNv2`;
-- :class:`CTRModule`: BCE training, AUC and LogLoss (``val/auc``, ``val/logloss``, ``test/...``);
+- :class:`CTRModule`: BCE training, AUC and LogLoss (``val/auc``, ``val/logloss``, ``test/...``),
+  and :func:`relative_auc_improvement` (RelaImpr) over a base model;
 - :class:`ExplanationPrompt` and :class:`ExplanationJob` (EC-1): the liked/disliked prompt of a
   pair and a resumable run that writes an explanation of every pair with a language model into
   the file :class:`CTRDataModule` reads (``darec explanations`` from the shell,
@@ -31,6 +32,7 @@ from darec.ctr.explanation_prompt import EXPLANATION_TEMPLATE, ExplanationPrompt
 from darec.ctr.deep_fm import DeepFM
 from darec.ctr.fm import FM, fm_interaction
 from darec.ctr.movielens_100k_ctr import MovieLens100KCTR
+from darec.ctr.relative_improvement import relative_auc_improvement
 
 __all__ = [
     "EXPLANATION_TEMPLATE",
@@ -46,4 +48,5 @@ __all__ = [
     "FM",
     "MovieLens100KCTR",
     "fm_interaction",
+    "relative_auc_improvement",
 ]

@@ -172,6 +172,20 @@ class CTRSamples:
             raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
         return self.index[name]
 
+    def user_index(self, user: Any) -> int:
+        """The row of raw user id ``user`` in the id tables (a :class:`ValueError` names an unknown id)."""
+        return _lookup(self.user_ids, user, "user")
+
+    def item_index(self, item: Any) -> int:
+        """The row of raw item id ``item`` in the id tables (a :class:`ValueError` names an unknown id)."""
+        return _lookup(self.item_ids, item, "item")
+
+    def title(self, item: int) -> str:
+        """The title of item row ``item`` (``"Item <raw id>"`` without titles)."""
+        if self.item_titles is not None:
+            return str(self.item_titles[item])
+        return f"Item {self.item_ids[item]}"
+
     def user_sample(self, users: int, seed: int = 0, among: str | None = None) -> np.ndarray:
         """Every row of ``users`` users drawn without replacement with ``seed`` (all of them when fewer), sorted.
 
@@ -227,6 +241,14 @@ class CTRSamples:
     def __repr__(self) -> str:
         parts = ", ".join(f"{name}={len(self.split(name))}" for name in SPLITS)
         return f"{type(self).__name__}(users={self.num_users}, items={self.num_items}, {parts})"
+
+
+def _lookup(ids: np.ndarray, raw: Any, what: str) -> int:
+    where = np.flatnonzero(ids.astype(str) == str(raw))
+    if not len(where):
+        examples = ", ".join(map(str, ids[:3].tolist()))
+        raise ValueError(f"unknown {what} id {raw!r}: it has no interaction in the data (ids look like {examples})")
+    return int(where[0])
 
 
 def _labels(log: InteractionLog, labels: Any, threshold: float) -> tuple[np.ndarray, str]:

@@ -167,9 +167,7 @@ def _numbered(titles: Sequence[str]) -> str:
 
 
 def _title(samples: CTRSamples, item: int) -> str:
-    if samples.item_titles is not None:
-        return str(samples.item_titles[item])
-    return f"Item {samples.item_ids[item]}"
+    return samples.title(item)
 
 
 def _counter(tokenizer: Any) -> Callable[[str], int]:
