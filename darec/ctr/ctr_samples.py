@@ -145,6 +145,7 @@ class CTRSamples:
             "history": f"the user's latest {history_len} liked and {history_len} disliked training items strictly "
             "before the pair's time",
             "id_order": order_kind,
+            "items_without_title": len(samples.untitled_items()),
             **samples.stats(),
         }
         return samples
@@ -185,6 +186,16 @@ class CTRSamples:
         if self.item_titles is not None:
             return str(self.item_titles[item])
         return f"Item {self.item_ids[item]}"
+
+    def untitled_items(self) -> np.ndarray:
+        """The item rows without a title in the metadata (all of them without metadata): prompts name them ``Item <id>``."""
+        if self.item_titles is None:
+            return np.arange(self.num_items)
+        prefix = "Item "
+        return np.array(
+            [k for k, (title, raw) in enumerate(zip(self.item_titles, self.item_ids.tolist())) if title == f"{prefix}{raw}"],
+            dtype=np.int64,
+        )
 
     def user_sample(self, users: int, seed: int = 0, among: str | None = None) -> np.ndarray:
         """Every row of ``users`` users drawn without replacement with ``seed`` (all of them when fewer), sorted.

@@ -46,6 +46,7 @@ class ExplanationReport:
         skipped (int): the pairs already in the file with this key and prompt.
         failed (list of dict): the pairs whose answers stayed empty or refused (as in ``<stem>.failed.jsonl``).
         seconds (float): the run's wall time.
+        untitled (int): the requested pairs whose target item has no title (named ``Item <id>``; a warning says so).
     """
 
     out: Path
@@ -56,6 +57,7 @@ class ExplanationReport:
     skipped: int = 0
     failed: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    untitled: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "out": str(self.out), "failed": len(self.failed)}
@@ -217,11 +219,18 @@ class ExplanationJob:
         ensure_writable_dir(out.parent, what="the folder of the explanation file", hint="choose another out")
         targets = self.rows(samples, split, pairs, limit)
         raw = {r: (str(samples.user_ids[samples.user[r]]), str(samples.item_ids[samples.item[r]])) for r in targets}
+        untitled = np.isin(samples.item[targets], samples.untitled_items()) if targets else np.zeros(0, dtype=bool)
+        if untitled.any():
+            log.warning(
+                "%d of %d pairs to explain have a target item without a title (e.g. item %s); their prompts name it "
+                "'Item <id>', which a language model cannot explain: give item metadata with titles (item_info)",
+                int(untitled.sum()), len(targets), samples.item_ids[samples.item[targets[int(np.argmax(untitled))]]],
+            )  # fmt: skip
         prompts = {r: self.prompt.for_row(samples, r) for r in targets}
         digests = {r: hashlib.sha256(p.encode()).hexdigest()[:16] for r, p in prompts.items()}
         done = self._already_written(out, raw, digests)
         report = self.report = ExplanationReport(
-            out, self.key, split=_split_name(split), requested=len(targets), skipped=len(done)
+            out, self.key, split=_split_name(split), requested=len(targets), skipped=len(done), untitled=int(untitled.sum())
         )
         pending = [r for r in targets if r not in done]
         attempts = dict.fromkeys(pending, 0)

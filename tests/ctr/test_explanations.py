@@ -12,6 +12,7 @@ import pytest
 from darec.ctr import CTRDataModule, CTRSamples, ExplanationJob, ExplanationPrompt
 from darec.ctr import explanations_command
 from darec.ctr.explanations_command import fake_explanation, main, user_rows
+from darec.data import InteractionLog
 from darec.llm import FakeLLM
 from tests.ctr.synthetic import KeywordEncoder, random_log
 
@@ -192,3 +193,13 @@ def test_darec_dispatches_explanations(data, monkeypatch, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main()
     assert stop.value.code == 0 and "test explanations: 3 written" in capsys.readouterr().out
+
+
+def test_pairs_whose_item_has_no_title_are_counted_and_warned_about(tmp_path, caplog):
+    log = InteractionLog(["a", "a", "b", "b", "a"], ["x", "y", "x", "z", "z"], ratings=[5, 2, 4, 1, 5],
+                         timestamps=[1, 2, 3, 4, 5], item_info={"x": {"title": "Heat (1995)"}})  # fmt: skip
+    samples = CTRSamples.from_log(log, fractions=(0.6, 0.2, 0.2))
+    assert samples.protocol["items_without_title"] == 2 and sorted(samples.item_ids[samples.untitled_items()]) == ["y", "z"]
+    with caplog.at_level("WARNING", logger="darec.ctr.explanation_job"):
+        report = ExplanationJob(FakeLLM("Fine."), progress=False).run(samples, "all", tmp_path / "e.jsonl")
+    assert report.untitled == 3 and "3 of 5 pairs to explain have a target item without a title" in caplog.text
