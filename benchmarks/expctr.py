@@ -13,6 +13,11 @@ carries something else than the pair's content). Each model keeps its best epoch
 AUC, tested once. Results are appended as they come (``--out`` is resumable: finished cells are
 skipped); ``--report`` prints mean ± std test AUC and LogLoss, RelaImpr over ID-only, and paired
 differences (same seed) against ID-only and against the shuffled control with a paired t-test.
+
+``--train-on-all`` trains every model on *all* training pairs of the data and evaluates on the
+subsample's validation and test pairs (``users_scope="eval"``); pairs outside the subsample have
+no explanation and get a zero text feature. The ID part is then as strong as on the whole data,
+and the question is whether the explanations add anything where they exist.
 """
 
 from __future__ import annotations
@@ -46,9 +51,26 @@ def _done(out: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
     return {(r["model"], r["variant"], r["seed"]): r for r in rows}
 
 
-def measure(run: Path, out: Path, models: list[str], seeds: list[int]) -> None:
+def _train_on_all_data(config: Any):
+    """A data factory: every training pair, the subsample's validation and test pairs, zeros where no explanation."""
+    from darec.ctr import CTRDataModule, MovieLens100KCTR
+
+    def make(**kwargs: Any) -> Any:
+        kwargs.update(users_scope="eval", missing_explanations="zeros")
+        if str(config.data).lower() in ("ml100k", "ml-100k", "movielens100k"):
+            return MovieLens100KCTR(**kwargs)
+        return CTRDataModule(config.data, item_info=config.item_info, **kwargs)
+
+    return make
+
+
+def measure(run: Path, out: Path, models: list[str], seeds: list[int], train_on_all: bool = False,
+            overrides: dict[str, Any] | None = None) -> None:  # fmt: skip
+    import warnings
+
     from darec.expctr import ExpCTRConfig, ExpCTRLoop
 
+    warnings.filterwarnings("ignore", message=".*zero text feature.*")
     state = json.loads((run / "state.json").read_text())
     base = ExpCTRLoop(ExpCTRConfig.from_dict(state["config"]), run)
     cells = _cells(run, [name for name in base.stages() if name in state["done"]])
@@ -57,14 +79,16 @@ def measure(run: Path, out: Path, models: list[str], seeds: list[int]) -> None:
     with tempfile.TemporaryDirectory() as work, open(out, "a") as handle:
         for model in models:
             for seed in seeds:
-                config = ExpCTRConfig.from_dict({**state["config"], "ctr_model": model, "seed": seed, "progress": False})
-                loop = ExpCTRLoop(config, run)
+                config = ExpCTRConfig.from_dict({**state["config"], **(overrides or {}), "ctr_model": model, "seed": seed,
+                                                 "progress": False})  # fmt: skip
+                loop = ExpCTRLoop(config, run, data_factory=_train_on_all_data(config) if train_on_all else None)
                 for variant, path, shuffle in cells:
                     if (model, variant, seed) in done:
                         continue
                     start = time.perf_counter()
                     info = loop.fit_ctr(Path(work) / f"{model}-{variant}-{seed}".replace(" ", "_"), path, shuffle)
                     row = {"model": model, "variant": variant, "seed": seed, "explanations": path, "shuffled": shuffle,
+                           "train_on_all": train_on_all, **overrides,
                            **{k: info[k] for k in ("val_auc", "test_auc", "test_logloss", "ic_agreement")},
                            "seconds": round(time.perf_counter() - start, 1), "protocol": info["protocol"],
                            "host": platform.node()}  # fmt: skip
@@ -125,10 +149,14 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--report", action="store_true", help="only print the table of --out")
+    parser.add_argument("--train-on-all", action="store_true", help="train on every training pair (see above)")
+    parser.add_argument("--batch-size", type=int, default=None, help="CTR batch size (default: the run's)")
+    parser.add_argument("--epochs", type=int, default=None, help="CTR epochs (default: the run's)")
     args = parser.parse_args()
     out = Path(args.out)
+    overrides = {k: v for k, v in (("ctr_batch_size", args.batch_size), ("ctr_epochs", args.epochs)) if v is not None}
     if not args.report:
-        measure(Path(args.run), out, args.models, args.seeds)
+        measure(Path(args.run), out, args.models, args.seeds, args.train_on_all, overrides)
     print(report(out))
 
 

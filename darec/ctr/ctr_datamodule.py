@@ -103,6 +103,10 @@ class CTRDataModule(L.LightningDataModule):
         user_seed (int): the seed of ``users``. (default: :obj:`0`)
         users_from (str, optional): draw ``users`` only among the users with a pair in this split
             (e.g. ``"test"``). (default: :obj:`None`, every user)
+        users_scope (str): what the ``users`` subsample restricts: ``"all"`` splits, or only the
+            ``"eval"`` splits (validation and test) while training uses every training pair (with
+            explanations for the subsample only, so ``missing_explanations="zeros"``): a strong ID
+            model, with the text where it exists. (default: :obj:`"all"`)
         cache_dir (str, optional): cache root for downloads and embeddings.
             (default: ``$DAREC_HOME`` or ``~/.cache/darec``)
         seed (int, optional): seed of the training order and of the explanation shuffle; by
@@ -135,6 +139,7 @@ class CTRDataModule(L.LightningDataModule):
         users: int | None = None,
         user_seed: int = 0,
         users_from: str | None = None,
+        users_scope: str = "all",
         cache_dir: str | None = None,
         seed: int | None = None,
         num_workers: int = 0,
@@ -142,6 +147,8 @@ class CTRDataModule(L.LightningDataModule):
         super().__init__()
         if users is not None and (isinstance(users, bool) or not isinstance(users, int) or users < 1):
             raise ValueError(f"`users` must be a positive integer (or None for every user), got {users!r}")
+        if users_scope not in ("all", "eval"):
+            raise ValueError(f"`users_scope` must be 'all' or 'eval', got {users_scope!r}")
         if users_from is not None and users_from not in SPLITS:
             raise ValueError(f"`users_from` must be one of {SPLITS} (or None), got {users_from!r}")
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size), ("history_len", history_len)):
@@ -164,6 +171,7 @@ class CTRDataModule(L.LightningDataModule):
         self.shuffle_explanations = shuffle_explanations
         self.missing_explanations = missing_explanations
         self.users, self.user_seed, self.users_from = users, int(user_seed), users_from
+        self.users_scope = users_scope
         self._kept: np.ndarray | None = None
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.seed = seed
@@ -250,7 +258,9 @@ class CTRDataModule(L.LightningDataModule):
     def split_rows(self, name: str) -> np.ndarray:
         """The rows of split ``name`` this module serves, in time order (the subsample's, with ``users``)."""
         rows = self.samples.split(name)
-        return rows if self.users is None else rows[np.isin(rows, self.kept_rows)]
+        if self.users is None or (self.users_scope == "eval" and name == "train"):
+            return rows
+        return rows[np.isin(rows, self.kept_rows)]
 
     @property
     def num_users(self) -> int:
@@ -282,7 +292,7 @@ class CTRDataModule(L.LightningDataModule):
         }
         if self.users is not None:
             out.update(
-                users=self.users, user_seed=self.user_seed, users_from=self.users_from,
+                users=self.users, user_seed=self.user_seed, users_from=self.users_from, users_scope=self.users_scope,
                 subsample_rows={name: int(len(self.split_rows(name))) for name in SPLITS},
             )  # fmt: skip
         if self.explanations is not None:
@@ -347,8 +357,9 @@ class CTRDataModule(L.LightningDataModule):
         samples = self.samples
         texts = self._read_explanations()
         keys = list(zip(samples.user_ids[samples.user].tolist(), samples.item_ids[samples.item].tolist()))
-        kept = np.zeros(len(keys), dtype=bool)
-        kept[self.kept_rows] = True
+        kept = np.zeros(len(keys), dtype=bool)  # the rows this module serves
+        for name in SPLITS:
+            kept[self.split_rows(name)] = True
         wanted = {key for key, keep in zip(keys, kept) if keep}
         unused = sum(1 for key in texts if key not in wanted)
         unique = sorted({texts[key] for key in wanted if key in texts})

@@ -54,6 +54,7 @@ class MovieLens100KCTR(CTRDataModule):
         users: int | None = None,
         user_seed: int = 0,
         users_from: str | None = None,
+        users_scope: str = "all",
         cache_dir: str | None = None,
         seed: int | None = None,
         num_workers: int = 0,
@@ -62,7 +63,7 @@ class MovieLens100KCTR(CTRDataModule):
             None, batch_size=batch_size, eval_batch_size=eval_batch_size, positive_threshold=positive_threshold,
             history_len=history_len, explanations=explanations, text_encoder=text_encoder,
             shuffle_explanations=shuffle_explanations, missing_explanations=missing_explanations,
-            users=users, user_seed=user_seed, users_from=users_from, cache_dir=cache_dir, seed=seed, num_workers=num_workers,
+            users=users, user_seed=user_seed, users_from=users_from, users_scope=users_scope, cache_dir=cache_dir, seed=seed, num_workers=num_workers,
         )  # fmt: skip
         self.root = root
         self.path = path

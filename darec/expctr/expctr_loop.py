@@ -311,6 +311,7 @@ class ExpCTRLoop:
             trainer = L.Trainer(
                 max_epochs=c.ctr_epochs, accelerator="auto", devices=1, logger=CSVLogger(folder, name="", version=""),
                 callbacks=[checkpoint], enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                log_every_n_steps=1,
                 deterministic=True,
             )  # fmt: skip
             trainer.fit(module, datamodule=dm)

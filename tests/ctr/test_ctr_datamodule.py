@@ -159,3 +159,28 @@ def test_a_user_subsample_serves_whole_users_and_needs_explanations_only_for_the
         CTRDataModule(users=0)
     with pytest.raises(ValueError, match="`users_from` must be one of"):
         CTRDataModule(users=2, users_from="later")
+
+
+def test_users_scope_eval_trains_on_every_pair_and_evaluates_on_the_subsample(tmp_path):
+    log, clicks = random_log(num_pairs=600)
+    sub = CTRDataModule.from_log(log, users=5, user_seed=1, users_from="test", batch_size=1000, eval_batch_size=1000)
+    scoped = CTRDataModule.from_log(log, users=5, user_seed=1, users_from="test", users_scope="eval", batch_size=1000,
+                                    eval_batch_size=1000)  # fmt: skip
+    assert np.array_equal(scoped.split_rows("train"), scoped.samples.split("train"))
+    assert np.array_equal(scoped.split_rows("test"), sub.split_rows("test"))
+    assert len(next(iter(scoped.train_dataloader()))["user"]) == 480 > len(sub.split_rows("train"))
+    kept = set(sub.samples.user[sub.kept_rows].tolist())
+    users = log.users.tolist()
+    path = tmp_path / "expl.jsonl"
+    path.write_text("".join(
+        json.dumps({"user": users[k], "item": log.items[k], "text": "fine"}) + "\n"
+        for k in range(len(users)) if users[k] in {sub.samples.user_ids[u] for u in kept}
+    ))  # fmt: skip
+    with pytest.raises(ValueError, match=r"pairs have no explanation \(train \d+ of 480, valid 0 of"):
+        CTRDataModule.from_log(log, users=5, user_seed=1, users_from="test", users_scope="eval", explanations=str(path),
+                               text_encoder=KeywordEncoder()).setup("fit")  # fmt: skip
+    with pytest.warns(UserWarning, match="zero text feature"):
+        CTRDataModule.from_log(log, users=5, user_seed=1, users_from="test", users_scope="eval", explanations=str(path),
+                               text_encoder=KeywordEncoder(), missing_explanations="zeros").setup("fit")  # fmt: skip
+    with pytest.raises(ValueError, match="`users_scope` must be 'all' or 'eval'"):
+        CTRDataModule(users=2, users_scope="train")
