@@ -5,7 +5,7 @@ Examples::
     darec expctr run --config examples/expctr/ml100k_loop.yaml --out runs/expctr
     darec expctr run --config examples/expctr/ml100k_loop.yaml --out runs/expctr --until ctr-zs
     darec expctr status --out runs/expctr
-    darec expctr explain --out runs/expctr --user 13 --item 242
+    darec expctr explain --out runs/expctr --user 903 --item 56
 
 ``run`` resumes a run folder where it stopped (the done stages are in ``<out>/state.json``);
 ``--set key=value`` overrides a config field. ``explain`` prints the trained generator's
