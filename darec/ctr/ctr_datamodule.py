@@ -208,27 +208,15 @@ class CTRDataModule(L.LightningDataModule):
         if self.source is None:
             raise ValueError("CTRDataModule has no data: pass `source`, or build it with CTRDataModule.from_log(...)")
         path = Path(self.source).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(f"data source {path} does not exist")
-        if path.is_dir() and ((path / "train.tsv").is_file() or (path / "trn_mat.pkl").is_file()):
-            raise ValueError(
-                f"{path} is split already and has no timestamps or ratings: the CTR protocol needs the raw log "
-                "(a RecBole folder, a GroupLens folder or a TSV/CSV file with rating or label and timestamp columns)"
-            )
-        if path.is_dir() and any(path.glob("*.inter")):
-            log = readers.read_recbole(path)
-        elif path.is_dir() and (path / "u.data").is_file():
-            log = readers.read_grouplens_100k(path)
-        elif path.is_file():
+        log = None
+        if path.is_file():
             try:  # a `label` column of 0/1 clicks, carried as the log's ratings
                 log = readers.read_csv(path, rating_col="label", detect_optional=True)
                 self._labels = log.ratings
             except readers.MissingColumnError:
-                log = readers.read_csv(path, detect_optional=True)
-        else:
-            raise ValueError(
-                f"cannot tell the layout of {path}: expected *.inter (RecBole), u.data (GroupLens) or a .tsv/.csv file"
-            )
+                pass
+        if log is None:
+            log = readers.read_raw_log(path, needs="the CTR protocol needs", lacks="timestamps or ratings")
         if self.item_info_path is not None:
             log = readers.attach_metadata(log, item_info=Path(self.item_info_path).expanduser())
         self._log = log

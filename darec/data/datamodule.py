@@ -250,7 +250,7 @@ class RecDataModule(L.LightningDataModule):
         for key, value in metadata.items():
             if not value.is_file():
                 raise FileNotFoundError(f"{key}={str(value)!r}: no such metadata file")
-        split_dir = path.is_dir() and ((path / "train.tsv").is_file() or (path / "trn_mat.pkl").is_file())
+        split_dir = readers.is_split_dir(path)
         if metadata and split_dir:
             raise ValueError(
                 f"{' and '.join(f'{k}=' for k in metadata)} only apply to unsplit sources (a TSV/CSV file, RecBole "
@@ -263,17 +263,15 @@ class RecDataModule(L.LightningDataModule):
             interactions, embeddings = readers.read_rlmrec(path, trust_pickle=self.trust_pickle)
             self._source_embeddings = embeddings
             return interactions
-        if path.is_dir() and any(path.glob("*.inter")):
-            log = readers.read_recbole(path)
-        elif path.is_dir() and (path / "u.data").is_file():
-            log = readers.read_grouplens_100k(path)
-        elif path.is_file():
-            log = readers.read_csv(path, detect_optional=True)
-        else:
+        try:
+            log = readers.read_raw_log(path)
+        except ValueError as err:
+            if "cannot tell the layout" not in str(err):
+                raise
             raise ValueError(
                 f"cannot tell the layout of {path}: expected train.tsv (split directory), *.inter "
                 "(RecBole), trn_mat.pkl (RLMRec), u.data (GroupLens) or a .tsv/.csv file"
-            )
+            ) from None
         if not metadata:
             return self.split_log(log)
         interactions = self.split_log(readers.attach_metadata(log, **metadata))

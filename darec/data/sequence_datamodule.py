@@ -273,22 +273,7 @@ class SequenceDataModule(L.LightningDataModule):
             return self._log
         if self.source is None:
             raise ValueError("SequenceDataModule has no data: pass `source`, or build it with from_log(...)")
-        path = Path(self.source).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(f"data source {path} does not exist")
-        if path.is_dir() and ((path / "train.tsv").is_file() or (path / "trn_mat.pkl").is_file()):
-            raise ValueError(
-                f"{path} is split already and has no timestamps: sequences need the raw log (a RecBole folder, "
-                "a GroupLens folder or a TSV/CSV file with a timestamp column)"
-            )
-        if path.is_dir() and any(path.glob("*.inter")):
-            log = readers.read_recbole(path)
-        elif path.is_dir() and (path / "u.data").is_file():
-            log = readers.read_grouplens_100k(path)
-        elif path.is_file():
-            log = readers.read_csv(path, detect_optional=True)
-        else:
-            raise ValueError(f"cannot tell the layout of {path}: expected *.inter (RecBole), u.data (GroupLens) or a .tsv/.csv file")
+        log = readers.read_raw_log(self.source, needs="sequences need")
         if self.item_info_path is not None:
             log = readers.attach_metadata(log, item_info=Path(self.item_info_path).expanduser())
         return log

@@ -10,7 +10,8 @@ One module per format; every reader is importable from here (and from :mod:`dare
   (:mod:`~darec.data.readers.recbole`) and :func:`read_grouplens_100k`
   (:mod:`~darec.data.readers.grouplens`). :func:`read_metadata` reads an item or user metadata
   file (the text source of one's own data) and :func:`attach_metadata` joins it to a log
-  (:mod:`~darec.data.readers.metadata`).
+  (:mod:`~darec.data.readers.metadata`). :func:`read_raw_log` picks the reader of an unsplit
+  source by its layout (:mod:`~darec.data.readers.raw_log`).
 * **Split readers** return ready-made :class:`~darec.data.interactions.Interactions`:
   :func:`read_split_dir` (darec's own export format, written by :func:`write_split_dir`;
   :mod:`~darec.data.readers.split_dir`) and :func:`read_rlmrec` (the pickled matrices of RLMRec;
@@ -40,6 +41,7 @@ from darec.data.readers.grouplens import read_grouplens_100k
 from darec.data.readers.metadata import attach_metadata, read_metadata
 from darec.data.readers.preferences import read_preferences
 from darec.data.readers.profiles import read_profiles
+from darec.data.readers.raw_log import is_split_dir, read_raw_log
 from darec.data.readers.recbole import read_recbole
 from darec.data.readers.rlmrec import read_rlmrec
 from darec.data.readers.split_dir import read_split_dir, write_split_dir
@@ -49,10 +51,12 @@ __all__ = [
     "attach_metadata",
     "from_arrays",
     "from_dataframe",
+    "is_split_dir",
     "read_csv",
     "read_metadata",
     "read_preferences",
     "read_profiles",
+    "read_raw_log",
     "read_recbole",
     "read_grouplens_100k",
     "read_split_dir",
