@@ -111,3 +111,27 @@ def test_a_run_folder_refuses_another_config(tiny_generator, log, tmp_path):
     make_loop(tiny_generator, log, tmp_path / "run", threads=2).state()  # runtime settings may change
     with pytest.raises(ValueError, match="unknown stage 'lc'"):
         loop.run(until="lc")
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
+def test_one_policy_step_of_either_trl_algorithm_trains_only_lora(tiny_generator, tmp_path, algorithm):
+    from darec.expctr._policy import completion_text, train_policy
+
+    seen = []
+
+    def reward(completions, label, **kwargs):
+        texts = [completion_text(c) for c in completions]
+        seen.append((texts, list(label), kwargs.get("user")))
+        return [1.0 if "good" in t.split() else -1.0 for t in texts]
+
+    records = [{"prompt": f"the movie is {w}", "label": k % 2, "user": k, "item": k} for k, w in enumerate(["good", "bad"])]
+    out = train_policy(
+        str(tiny_generator), None, tmp_path / "adapter", records, reward, algorithm=algorithm, steps=1, num_generations=2,
+        prompts_per_step=1, learning_rate=1e-2, temperature=1.0, max_new_tokens=4,
+        lora={"r": 2, "lora_alpha": 4, "lora_dropout": 0.0, "target_modules": None}, seed=0, work_dir=tmp_path / "work",
+        progress=False, keep_model=True,
+    )  # fmt: skip
+    assert out["steps"] == 1 and seen and len(seen[0][0]) == 2 and seen[0][2] is not None
+    trainable = {n for n, p in out["model"].named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
