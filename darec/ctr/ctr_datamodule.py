@@ -297,7 +297,15 @@ class CTRDataModule(L.LightningDataModule):
         return out
 
     # -- explanation text -----------------------------------------------------------------------
-    def _read_explanations(self) -> dict[tuple[str, str], str]:
+    def read_explanations(self) -> dict[tuple[str, str], str]:
+        """The explanation of every pair of the ``explanations`` file, ``{(raw user, raw item): text}``.
+
+        The last line of a pair wins; incomplete lines are skipped with a warning.
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            ValueError: it holds no explanation.
+        """
         from darec.data.readers._common import read_text
         from darec.utils.jsonl import last_records, loads_object
 
@@ -343,7 +351,7 @@ class CTRDataModule(L.LightningDataModule):
         from darec.text.cache import TextEmbeddingCache
 
         samples = self.samples
-        texts = self._read_explanations()
+        texts = self.read_explanations()
         keys = list(zip(samples.user_ids[samples.user].tolist(), samples.item_ids[samples.item].tolist()))
         kept = np.zeros(len(keys), dtype=bool)  # the rows this module serves
         for name in SPLITS:

@@ -443,7 +443,7 @@ class ExpCTRLoop:
 
         dm = self.data(explanations)
         samples = dm.samples
-        texts = dm._read_explanations()
+        texts = dm.read_explanations()
         rows = dm.split_rows("test")
         keys = [(str(samples.user_ids[samples.user[r]]), str(samples.item_ids[samples.item[r]])) for r in rows]
         probabilities = torch.as_tensor(self.lc_scorer()([texts.get(key, "") for key in keys]), dtype=torch.float32)
