@@ -13,7 +13,7 @@ from torch import Tensor
 
 from darec.utils.io import atomic_write
 
-__all__ = ["CSVLogger"]
+__all__ = ["CSVLogger", "log_data_protocol"]
 
 
 class _ContinuingWriter:
@@ -111,3 +111,18 @@ class CSVLogger(_LightningCSVLogger):
         os.makedirs(self.root_dir, exist_ok=True)
         self._experiment = _ContinuingWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+def log_data_protocol(module: Any, **extra: Any) -> None:
+    """Records the data module's ``protocol`` (how the data were built and evaluated) in the logger's hparams.
+
+    Every darec LightningModule calls it at fit and test start, so that each result file carries
+    its split, filtering, masking and metrics. Nothing happens without a logger or a protocol.
+
+    Args:
+        module (LightningModule): a module attached to a trainer.
+        **extra: more hyper-parameters logged with it (e.g. ``ks``).
+    """
+    protocol = getattr(getattr(module.trainer, "datamodule", None), "protocol", None)
+    if module.logger is not None and protocol is not None:
+        module.logger.log_hyperparams({"protocol": protocol, **extra})

@@ -3,7 +3,7 @@
 from darec.data.datamodule import RecDataModule, quiet_lightning_warnings
 from darec.data.download import ChecksumError, download_url
 from darec.data.interactions import InteractionLog, Interactions
-from darec.data.movielens import MovieLens100K, fetch_movielens_100k
+from darec.data.movielens import MovieLens100K, fetch_movielens_100k, read_movielens_100k
 from darec.data.movielens_sequences import MovieLens100KSequences
 from darec.data.readers import (
     MissingColumnError,
@@ -45,6 +45,7 @@ __all__ = [
     "attach_metadata",
     "download_url",
     "fetch_movielens_100k",
+    "read_movielens_100k",
     "from_arrays",
     "from_dataframe",
     "item_profiles",

@@ -14,7 +14,7 @@ from darec.data.download import download_url, pip_download, verify_sha256
 from darec.data.interactions import InteractionLog, Interactions
 from darec.text.encoders import DEFAULT_ENCODER, TextEncoder
 
-__all__ = ["MovieLens100K", "fetch_movielens_100k"]
+__all__ = ["MovieLens100K", "fetch_movielens_100k", "read_movielens_100k"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,22 @@ def _read(directory: Path) -> InteractionLog:
     if _has_grouplens(directory):
         return readers.read_grouplens_100k(directory)
     return readers.read_recbole(directory, name="ml-100k")
+
+
+def read_movielens_100k(
+    root: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None, download: bool = True
+) -> InteractionLog:
+    """The raw MovieLens-100K log (ratings, timestamps, titles, user demographics), found or fetched first.
+
+    :func:`fetch_movielens_100k` finds the files (arguments as there); the GroupLens or RecBole
+    reader reads them. The data modules of ML-100K (ratings, sequences, clicks) all start here.
+
+    Example:
+        >>> log = read_movielens_100k()  # doctest: +SKIP
+        >>> len(log), log.item_info["1"]["movie_title"]  # doctest: +SKIP
+        (100000, 'Toy Story')
+    """
+    return _read(fetch_movielens_100k(root=root, path=path, download=download))
 
 
 def _fetch_grouplens(root: Path) -> Path:
@@ -213,8 +229,7 @@ class MovieLens100K(RecDataModule):
 
     def load_interactions(self) -> Interactions:
         root = self.root or (self.cache_root / "datasets" / "ml-100k")
-        directory = fetch_movielens_100k(root=root, path=self.path, download=self.download)
-        interactions = self.split_log(_read(directory))
+        interactions = self.split_log(read_movielens_100k(root=root, path=self.path, download=self.download))
         interactions.protocol.setdefault("dataset", "ml-100k")
         if self.split == "random" and (self.positive_threshold, self.min_user_positives, self.split_seed) == (4.0, 5, 2024):
             interactions.protocol["protocol"] = "ml100k-implicit-v1"

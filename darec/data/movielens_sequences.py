@@ -68,11 +68,11 @@ class MovieLens100KSequences(SequenceDataModule):
         self.download = download
 
     def load_log(self) -> InteractionLog:
-        from darec.data.movielens import _read, fetch_movielens_100k
+        from darec.data.movielens import read_movielens_100k
 
         if self._log is None:
             root = self.root or (self.cache_root / "datasets" / "ml-100k")
-            self._log = _read(fetch_movielens_100k(root=root, path=self.path, download=self.download))
+            self._log = read_movielens_100k(root=root, path=self.path, download=self.download)
         return self._log
 
     @property

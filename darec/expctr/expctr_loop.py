@@ -186,21 +186,9 @@ class ExpCTRLoop:
 
     # -- parts ---------------------------------------------------------------------------------------
     def _threads(self):
-        import contextlib
+        from darec.utils.threads import torch_threads
 
-        threads = self.config.threads
-
-        @contextlib.contextmanager
-        def scope():
-            before = torch.get_num_threads()
-            if threads is not None:
-                torch.set_num_threads(threads)
-            try:
-                yield
-            finally:
-                torch.set_num_threads(before)
-
-        return scope()
+        return torch_threads(self.config.threads)
 
     @property
     def base_model(self) -> str:

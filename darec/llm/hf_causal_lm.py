@@ -357,17 +357,10 @@ class HFCausalLM:
             )
         return processors
 
-    @contextlib.contextmanager
     def _threads(self):
-        if self.num_threads is None or self.device.type != "cpu":
-            yield
-            return
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.num_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
+        from darec.utils.threads import torch_threads
+
+        return torch_threads(self.num_threads if self.device.type == "cpu" else None)
 
     @contextlib.contextmanager
     def _seeded(self, settings: GenerationOptions):

@@ -336,10 +336,9 @@ class DaRecModule(Checkpointing, Ranking, StepViewsBuilder, DataBinding, L.Light
 
     def _log_protocol(self) -> None:
         """Records how the data were built and evaluated next to the results (the logger's hparams)."""
-        datamodule = getattr(self.trainer, "datamodule", None)
-        protocol = getattr(datamodule, "protocol", None)
-        if self.logger is not None and protocol is not None:
-            self.logger.log_hyperparams({"protocol": protocol, "ks": list(self.hparams.ks)})
+        from darec.loggers import log_data_protocol
+
+        log_data_protocol(self, ks=list(self.hparams.ks))
 
     def on_fit_start(self) -> None:
         self._val_history = []

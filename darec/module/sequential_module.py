@@ -233,9 +233,9 @@ class SequentialModule(L.LightningModule):
         self._log_protocol()
 
     def _log_protocol(self) -> None:
-        protocol = getattr(getattr(self.trainer, "datamodule", None), "protocol", None)
-        if self.logger is not None and protocol is not None:
-            self.logger.log_hyperparams({"protocol": protocol})
+        from darec.loggers import log_data_protocol
+
+        log_data_protocol(self)
 
     # -- recommendation ------------------------------------------------------------------------
     @property
